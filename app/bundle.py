@@ -1,0 +1,106 @@
+"""The model bundle: `NAME.keras` with `NAME.json` metadata beside it.
+
+The metadata is the contract between training and serving (see DESIGN.md):
+labels, input size and channels, what it was trained on, its metrics. It also
+records the model file's SHA-256 so a model swapped without its metadata is
+caught at start-up instead of serving wrong labels.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from app.emotions import LABELS
+
+TRAIN_HINT = (
+    "Train one with: python -m training.train --data ../shared/data/fer4 "
+    "--weights ../shared/weights/vgg16_imagenet_notop.weights.h5 --out models/NAME.keras"
+)
+
+
+class BundleError(Exception):
+    """The model bundle is missing, unreadable or inconsistent."""
+
+
+def metadata_path(model_path):
+    return Path(model_path).with_suffix(".json")
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_metadata(model_path):
+    """Read and check the metadata of the bundle at `model_path` (the .keras file)."""
+    model_path = Path(model_path)
+    meta_path = metadata_path(model_path)
+    if model_path.suffix != ".keras":
+        raise BundleError(f"{model_path}: a model bundle is a .keras file. {TRAIN_HINT}")
+    for path in (model_path, meta_path):
+        if not path.is_file():
+            raise BundleError(f"model bundle incomplete: {path} is missing. {TRAIN_HINT}")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{meta_path}: not valid JSON ({exc}). {TRAIN_HINT}") from exc
+    check_metadata(metadata, meta_path)
+    expected_hash = metadata.get("sha256")
+    if expected_hash and expected_hash != file_sha256(model_path):
+        raise BundleError(
+            f"{model_path} does not match {meta_path} (SHA-256 differs): "
+            f"the model file was replaced without its metadata. {TRAIN_HINT}"
+        )
+    return metadata
+
+
+def check_metadata(metadata, source="metadata"):
+    if not isinstance(metadata, dict):
+        raise BundleError(f"{source}: expected a JSON object")
+    labels = metadata.get("labels")
+    if labels != list(LABELS):
+        raise BundleError(f"{source}: labels are {labels!r}, the app needs {list(LABELS)!r}")
+    size = metadata.get("input_size")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) and 8 <= n <= 1024 for n in size)
+    ):
+        raise BundleError(f"{source}: input_size must be [height, width] in pixels, got {size!r}")
+    if metadata.get("channels") not in (1, 3):
+        raise BundleError(f"{source}: channels must be 1 or 3, got {metadata.get('channels')!r}")
+
+
+def write_bundle(model, metadata, model_path):
+    """Save model and metadata so that a crash never leaves a half-written bundle.
+
+    Both files are written to temporary names in the target folder and renamed
+    into place; the SHA-256 in the metadata ties the pair together.
+    """
+    model_path = Path(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    check_metadata(metadata)
+    tmp_model = _temp_name(model_path)
+    tmp_meta = _temp_name(metadata_path(model_path))
+    try:
+        model.save(tmp_model)
+        metadata = {**metadata, "sha256": file_sha256(tmp_model)}
+        tmp_meta.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp_model, model_path)
+        os.replace(tmp_meta, metadata_path(model_path))
+    finally:
+        for path in (tmp_model, tmp_meta):
+            path.unlink(missing_ok=True)
+    return metadata
+
+
+def _temp_name(path):
+    # Same folder (so the rename is atomic), same suffix (Keras insists on .keras).
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)

@@ -1,0 +1,408 @@
+# %% [markdown]
+"""
+# Fine-tuning VGG16 to read facial expressions
+
+Trains the MoodTunes expression model: a Keras VGG16 (ImageNet weights) with a
+small head, fine-tuned to tell **angry, happy, neutral and sad** faces apart,
+and writes the model bundle the web app serves (`NAME.keras` + `NAME.json`).
+
+Run it as a command:
+
+    python -m training.train --data ../shared/data/fer4 \
+        --weights ../shared/weights/vgg16_imagenet_notop.weights.h5 \
+        --out models/moodtunes_vgg16.keras
+
+or cell by cell in a notebook (Colab, Jupyter, VS Code): edit `NOTEBOOK_ARGS`
+in the Setup cell, then run the cells top to bottom.
+
+`--data DIR` holds `train/<label>/*` (or `<label>/*` directly): face images of
+any size, grey or colour, JPEG/PNG/BMP/GIF. A seeded validation split is carved
+out of it; a `test/` folder beside `train/` is never read here (use
+`python -m training.evaluate` on it).
+
+The recipe, in two phases:
+1. the head alone, VGG16 frozen, at a high learning rate, so the random head
+   does not wreck the pretrained features;
+2. VGG16 from `--fine-tune-from` up, unfrozen, with AdamW and a warm-up +
+   cosine-decay schedule, early stopping on validation accuracy.
+
+Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
+`BackupAndRestore`) from the last finished epoch.
+"""
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+import numpy as np
+
+# Edit these when running cell by cell in a notebook; the command line ignores them.
+NOTEBOOK_ARGS = [
+    "--data", "../shared/data/fer4",
+    "--weights", "../shared/weights/vgg16_imagenet_notop.weights.h5",
+    "--out", "models/moodtunes_vgg16.keras",
+]
+
+# VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
+VGG16_BGR_MEAN = (103.939, 116.779, 123.68)
+PRECISIONS = ("auto", "mixed_bfloat16", "float32")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Fine-tune VGG16 on face images and write a MoodTunes model bundle.",
+    )
+    parser.add_argument("--data", required=True, type=Path,
+                        help="folder with train/<label>/* (or <label>/*) face images")
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (Keras download), a path to VGG16 no-top weights "
+                             "(.weights.h5, for offline use) or 'none' (random init)")
+    parser.add_argument("--epochs", type=int, default=14,
+                        help="fine-tuning epochs after the head warm-up (default: 14)")
+    parser.add_argument("--head-epochs", type=int, default=1,
+                        help="epochs training the head alone, VGG16 frozen (default: 1)")
+    parser.add_argument("--img-size", type=int, default=48,
+                        help="side of the square grey face crop the model takes (default: 48, "
+                             "FER-2013's own size)")
+    parser.add_argument("--net-size", type=int, default=64,
+                        help="side VGG16 sees: the crop is upscaled to it inside the model "
+                             "(default: 64)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="peak fine-tuning learning rate (default: 1e-4)")
+    parser.add_argument("--head-lr", type=float, default=1e-3)
+    parser.add_argument("--fine-tune-from", type=int, default=2, choices=range(1, 6),
+                        metavar="BLOCK", help="unfreeze VGG16 blocks BLOCK..5 (default: 2)")
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--patience", type=int, default=4,
+                        help="early stopping: epochs without a better validation accuracy")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="'auto' uses mixed_bfloat16 where the CPU has native bf16")
+    parser.add_argument("--out", type=Path, default=Path("models/moodtunes_vgg16.keras"))
+    parser.add_argument("--run-dir", type=Path,
+                        help="checkpoints, backups, logs (default: training/runs/<out name>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --run-dir")
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".keras":
+        parser.error("--out must end in .keras")
+    if not 0 < args.val_fraction < 0.5:
+        parser.error("--val-fraction must be between 0 and 0.5")
+    if args.epochs < 1 or args.head_epochs < 0:
+        parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
+    args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
+    return args
+
+
+def running_in_notebook():
+    return "ipykernel" in sys.modules
+
+
+def log(message):
+    print(f"[train {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def choose_precision(requested):
+    if requested != "auto":
+        return requested
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    return "mixed_bfloat16" if "avx512_bf16" in flags or "amx_bf16" in flags else "float32"
+
+
+def prepare_run_dir(run_dir, resume):
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        raise SystemExit(
+            f"error: {run_dir} holds an earlier run. Continue it with --resume, "
+            f"or delete the folder to start over."
+        )
+    if resume and not run_dir.exists():
+        raise SystemExit(f"error: --resume: no run to continue in {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":
+    args = parse_args(NOTEBOOK_ARGS if running_in_notebook() else None)
+    started = time.time()
+    prepare_run_dir(args.run_dir, args.resume)
+
+    import keras
+
+    from app.bundle import write_bundle
+    from app.emotions import LABELS
+    from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
+    from training.metrics import classification_report
+
+    keras.utils.set_random_seed(args.seed)
+    precision = choose_precision(args.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    log(f"Keras {keras.__version__}, precision {precision}, run folder {args.run_dir}")
+
+# %% [markdown]
+# ## Prepare the data
+#
+# The folder is checked first (labels, empty classes, unreadable files), then
+# read with `image_dataset_from_directory` as grey crops of `img_size`. The
+# validation split is seeded, so a resumed run sees the same split.
+# Augmentation suits faces: mirror, small turns, shifts and zooms, lighting.
+
+
+# %%
+def train_folder(data):
+    return data / "train" if (data / "train").is_dir() else data
+
+
+def make_augmentation(seed):
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),  # ±15°
+            layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed),
+            layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=seed),
+            layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
+            layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def make_datasets(folder, args):
+    import tensorflow as tf
+
+    # Unbatched so the decoded images can be cached once and reshuffled every epoch.
+    train_ds, val_ds = image_folder_dataset(
+        folder, (args.img_size, args.img_size), channels=1, batch_size=None,
+        validation_split=args.val_fraction, subset="both", seed=args.seed, shuffle=True,
+    )
+    augment = make_augmentation(args.seed)
+    train_ds = (
+        train_ds.cache()
+        .shuffle(8192, seed=args.seed, reshuffle_each_iteration=True)
+        .batch(args.batch_size)
+        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val_ds = val_ds.batch(args.batch_size).cache().prefetch(tf.data.AUTOTUNE)
+    return train_ds, val_ds
+
+
+def balanced_class_weights(counts):
+    """Weights inversely proportional to class size (FER has 7.2k happy, 4.0k angry)."""
+    total = sum(counts.values())
+    return {i: total / (len(counts) * counts[label]) for i, label in enumerate(LABELS)}
+
+
+if __name__ == "__main__":
+    folder = train_folder(args.data)
+    log(f"checking {folder} …")
+    try:
+        counts = class_counts(scan_folder(folder))
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    train_ds, val_ds = make_datasets(folder, args)
+    class_weight = balanced_class_weights(counts)
+
+# %% [markdown]
+# ## Build a model
+#
+# The model takes the grey face crop as it comes (values 0–255) and does its
+# own preprocessing, so the server and this script cannot drift apart:
+# upscale to `net_size`, grey → 3 channels, VGG16's mean subtraction.
+
+
+# %%
+def make_model(input_size, net_size, weights, num_classes):
+    from keras import layers
+
+    inputs = keras.Input((input_size, input_size, 1), name="face")
+    x = inputs
+    if net_size != input_size:
+        x = layers.Resizing(net_size, net_size, dtype="float32", name="upscale")(x)
+    x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    x = layers.Normalization(mean=VGG16_BGR_MEAN, variance=(1.0, 1.0, 1.0),
+                             dtype="float32", name="vgg16_preprocess")(x)
+    base = keras.applications.VGG16(
+        include_top=False, weights=weights, input_shape=(net_size, net_size, 3)
+    )
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dense(256, activation="relu", name="head_dense")(x)
+    x = layers.BatchNormalization(name="head_norm")(x)
+    x = layers.Dropout(0.4, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="moodtunes_vgg16"), base
+
+
+def resolve_weights(value):
+    if value == "none":
+        return None
+    if value == "imagenet":
+        return "imagenet"
+    path = Path(value)
+    if not path.is_file():
+        raise SystemExit(f"error: --weights: no such file {path} (or use 'imagenet' / 'none')")
+    return str(path)
+
+
+def set_trainable_blocks(base, first_block):
+    base.trainable = True
+    for layer in base.layers:
+        block = int(layer.name[5]) if layer.name.startswith("block") else 0
+        layer.trainable = block >= first_block
+
+
+if __name__ == "__main__":
+    model, base = make_model(args.img_size, args.net_size, resolve_weights(args.weights), len(LABELS))
+    log(f"model: {model.count_params():,} parameters, input {args.img_size}×{args.img_size} grey, "
+        f"VGG16 at {args.net_size}×{args.net_size}")
+
+# %% [markdown]
+# ## Train
+#
+# Phase 1 trains the head; phase 2 fine-tunes VGG16's upper blocks. Each phase
+# has its own `BackupAndRestore` folder so `--resume` lands in the right phase
+# and epoch, with the optimizer state and learning-rate schedule intact.
+
+
+# %%
+def callbacks_for(phase, run_dir, patience=None):
+    cbs = [
+        keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / f"checkpoint_{phase}.keras")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    if patience:
+        cbs.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=patience, restore_best_weights=True, verbose=1))
+    return cbs
+
+
+def fine_tune_schedule(peak_lr, steps_per_epoch, epochs):
+    warmup = steps_per_epoch // 2
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak_lr / 10, decay_steps=max(steps_per_epoch * epochs - warmup, 1),
+        warmup_target=peak_lr, warmup_steps=warmup, alpha=0.01,
+    )
+
+
+def compile_for(model, optimizer):
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+
+
+if __name__ == "__main__":
+    verbose = 1 if sys.stdout.isatty() else 2
+    head_done = args.run_dir / "head_done.weights.h5"
+    if args.head_epochs and not head_done.exists():
+        log(f"phase 1: head only, {args.head_epochs} epoch(s) at lr {args.head_lr}")
+        base.trainable = False
+        compile_for(model, keras.optimizers.Adam(args.head_lr))
+        model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs,
+                  class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir),
+                  shuffle=False, verbose=verbose)
+        model.save_weights(head_done)
+    elif head_done.exists():
+        log("phase 1 already done: loading its weights")
+        model.load_weights(head_done)
+
+    log(f"phase 2: VGG16 blocks {args.fine_tune_from}–5 trainable, {args.epochs} epoch(s), "
+        f"peak lr {args.lr}")
+    set_trainable_blocks(base, args.fine_tune_from)
+    steps = int(train_ds.cardinality())
+    compile_for(model, keras.optimizers.AdamW(
+        fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4))
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+              class_weight=class_weight,
+              callbacks=callbacks_for("finetune", args.run_dir, args.patience),
+              shuffle=False, verbose=verbose)
+
+# %% [markdown]
+# ## Evaluate and save
+#
+# Metrics on the validation split go into the bundle's metadata; the test set
+# is for `training.evaluate` alone. The bundle is written atomically.
+
+
+# %%
+def predict_labels(model, dataset):
+    y_true, y_pred = [], []
+    for images, labels in dataset:
+        y_true.append(labels.numpy())
+        y_pred.append(np.argmax(model.predict_on_batch(images), axis=1))
+    return np.concatenate(y_true), np.concatenate(y_pred)
+
+
+def plot_history(csv_path, out_path):
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = range(1, len(rows) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
+        ax.plot(epochs, [float(r[key]) for r in rows], label="train")
+        ax.plot(epochs, [float(r["val_" + key]) for r in rows], label="validation")
+        ax.set_xlabel("epoch (head + fine-tuning)")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+
+
+def bundle_metadata(args, val_report, wall_seconds):
+    import tensorflow as tf
+
+    return {
+        "labels": list(LABELS),
+        "input_size": [args.img_size, args.img_size],
+        "channels": 1,
+        "trained_on": str(train_folder(args.data)),
+        "metrics": {"validation": val_report},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "training": {
+            "command": "python -m training.train " + " ".join(sys.argv[1:]),
+            "wall_time_s": round(wall_seconds),
+            "net_size": args.net_size,
+            "precision": keras.mixed_precision.global_policy().name,
+            "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
+        },
+    }
+
+
+if __name__ == "__main__":
+    val_report = classification_report(*predict_labels(model, val_ds), LABELS)
+    log(f"validation: accuracy {val_report['accuracy']:.3f}, macro-F1 {val_report['macro_f1']:.3f}")
+    curve = args.out.with_name(args.out.stem + ".training.png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot_history(args.run_dir / "history.csv", curve)
+    write_bundle(model, bundle_metadata(args, val_report, time.time() - started), args.out)
+    log(f"wrote {args.out} and {args.out.with_suffix('.json').name}, curve {curve.name} "
+        f"({(time.time() - started) / 60:.1f} min)")
