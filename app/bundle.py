@@ -49,7 +49,10 @@ def read_metadata(model_path):
         metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{meta_path}: not valid JSON ({exc}). {TRAIN_HINT}") from exc
-    check_metadata(metadata, meta_path)
+    try:
+        check_metadata(metadata, meta_path)
+    except BundleError as exc:
+        raise BundleError(f"{exc}. {TRAIN_HINT}") from None
     expected_hash = metadata.get("sha256")
     if expected_hash and expected_hash != file_sha256(model_path):
         raise BundleError(

@@ -245,7 +245,6 @@ def make_model(input_size, net_size, weights, num_classes):
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(256, activation="relu", name="head_dense")(x)
-    x = layers.BatchNormalization(name="head_norm")(x)
     x = layers.Dropout(0.4, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
     return keras.Model(inputs, outputs, name="moodtunes_vgg16"), base

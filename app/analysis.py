@@ -1,0 +1,70 @@
+"""One frame through the whole pipeline: decode → detect → crop → classify."""
+
+import time
+
+import numpy as np
+
+from app.faces import crop_face, decode_image
+
+
+class FrameAnalyzer:
+    """Holds the detector and the model; `analyze` turns image bytes into a result dict."""
+
+    def __init__(self, detector, model, max_pixels):
+        self.detector = detector
+        self.model = model
+        self.max_pixels = max_pixels
+
+    def analyze(self, data):
+        """Result for one image; raises faces.ImageRejected for bad input.
+
+        Every face is classified in one batched model call; faces are listed
+        largest first and the largest one gives the top-level emotion.
+        """
+        timing = {}
+        started = time.perf_counter()
+        image = decode_image(data, self.max_pixels, grayscale=self.model.channels == 1)
+        timing["decode"] = _ms_since(started)
+
+        mark = time.perf_counter()
+        grey = image if image.ndim == 2 else _to_grey(image)
+        boxes = self.detector.detect(grey)
+        crops = [crop_face(image, box, self.model.input_size) for box in boxes]
+        timing["detect"] = _ms_since(mark)
+
+        mark = time.perf_counter()
+        probabilities = self.model.classify(np.stack(crops)) if crops else []
+        timing["classify"] = _ms_since(mark)
+
+        faces = [self._face_result(box, probs) for box, probs in zip(boxes, probabilities)]
+        main = faces[0] if faces else None
+        timing["total"] = _ms_since(started)
+        return {
+            "emotion": main["emotion"] if main else None,
+            "confidence": main["confidence"] if main else None,
+            "probabilities": main["probabilities"] if main else None,
+            "faces": faces,
+            "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
+            "timing_ms": timing,
+        }
+
+    def _face_result(self, box, probs):
+        best = int(np.argmax(probs))
+        return {
+            "box": box.as_list(),
+            "emotion": self.model.labels[best],
+            "confidence": round(float(probs[best]), 4),
+            "probabilities": {
+                label: round(float(p), 4) for label, p in zip(self.model.labels, probs)
+            },
+        }
+
+
+def _to_grey(rgb):
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _ms_since(start):
+    return round((time.perf_counter() - start) * 1000, 2)

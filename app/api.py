@@ -1,0 +1,54 @@
+"""The JSON API: thin handlers over the analyzer and the playlists."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.errors import ApiError
+from app.faces import ImageRejected
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _services():
+    return current_app.extensions["moodtunes"]
+
+
+@bp.post("/predict")
+def predict():
+    services = _services()
+    if services.analyzer is None:
+        raise ApiError("model_loading", "the model is still loading; try again shortly", 503)
+    data = _uploaded_image()
+    try:
+        result = services.analyzer.analyze(data)
+    except ImageRejected as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from None
+    result["playlist"] = services.playlists.for_emotion(result["emotion"]) if result["emotion"] else None
+    return jsonify(result)
+
+
+def _uploaded_image():
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise ApiError(
+            "expected_multipart",
+            "send the image as multipart/form-data in a file field named 'image'", 400)
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError("missing_image", "no file field named 'image' in the form", 400)
+    data = upload.read()
+    if not data:
+        raise ApiError("empty_image", "the 'image' file is empty", 400)
+    return data
+
+
+@bp.get("/playlists")
+def all_playlists():
+    return jsonify({"playlists": _services().playlists.all()})
+
+
+@bp.get("/playlists/<emotion>")
+def playlist_for(emotion):
+    try:
+        return jsonify(_services().playlists.for_emotion(emotion))
+    except KeyError:
+        labels = ", ".join(_services().labels)
+        raise ApiError("unknown_emotion", f"no playlist for {emotion!r}; try one of {labels}", 404) from None

@@ -1,0 +1,51 @@
+"""Configuration: environment variables with sane defaults, read in one place.
+
+`create_app(test_config)` overrides any of these keys in tests.
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS = {
+    "MODEL_PATH": str(ROOT / "models" / "moodtunes_vgg16.keras"),
+    "PLAYLISTS_PATH": str(ROOT / "app" / "playlists.json"),
+    "MUSIC_DIR": str(ROOT / "music"),
+    "MAX_UPLOAD_MB": 8.0,
+    # A decompression-bomb guard: far above any camera frame or phone photo.
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    "LOG_LEVEL": "INFO",
+}
+
+_CASTS = {"MAX_UPLOAD_MB": float, "MAX_IMAGE_PIXELS": int}
+
+
+class ConfigError(Exception):
+    """An environment variable holds a value the app cannot use."""
+
+
+def from_environment(environ=None):
+    """The configuration, each key taken from the environment when set there."""
+    environ = os.environ if environ is None else environ
+    config = {}
+    for key, default in DEFAULTS.items():
+        raw = environ.get(key)
+        if raw is None or raw == "":
+            config[key] = default
+            continue
+        cast = _CASTS.get(key, str)
+        try:
+            config[key] = cast(raw)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r}: expected {cast.__name__}") from None
+    return config
+
+
+def finalize(config):
+    """Derived settings and range checks, after test overrides are applied."""
+    if config["MAX_UPLOAD_MB"] <= 0 or config["MAX_IMAGE_PIXELS"] <= 0:
+        raise ConfigError("MAX_UPLOAD_MB and MAX_IMAGE_PIXELS must be positive")
+    # Flask answers 413 itself, before reading a body larger than this.
+    config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"] * 1024 * 1024)
+    return config

@@ -1,0 +1,141 @@
+"""From uploaded bytes to face crops: decode safely, detect faces, crop them.
+
+Uses OpenCV's Haar cascade, which ships inside opencv-python (4.x), so it
+works offline. Images are decoded with Pillow, which judges the type by the
+bytes, reads the size from the header before decoding any pixels, and
+reports truncated files instead of returning half an image.
+"""
+
+import io
+import threading
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+# FER-2013 crops show a little more than a Haar box (the whole chin, some
+# forehead); widening the box by this much per side frames faces the same way.
+CROP_MARGIN = 0.08
+# Detection runs on a copy no wider than this: faces at webcam distance are
+# still large enough, and detection time falls with the pixel count.
+DETECT_MAX_WIDTH = 320
+MIN_FACE_FRACTION = 0.08  # of the shorter side of the detection image
+
+
+class ImageRejected(Exception):
+    """The upload is not an image the app can read. Carries an API error code and status."""
+
+    def __init__(self, code, message, status):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self):
+        return self.w * self.h
+
+    def as_list(self):
+        return [self.x, self.y, self.w, self.h]
+
+
+def decode_image(data, max_pixels, grayscale=True):
+    """Bytes → uint8 array (H, W) grey or (H, W, 3) RGB; raises ImageRejected."""
+    if not data:
+        raise ImageRejected("empty_image", "the image file is empty", 400)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            "unsupported_media_type", "not a JPEG, PNG or WebP image", 415
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(max_pixels) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected("invalid_image", f"cannot read the image: {exc}", 400) from None
+    with image:
+        return _decode_opened(image, max_pixels, grayscale)
+
+
+def _decode_opened(image, max_pixels, grayscale):
+    if image.format not in ACCEPTED_FORMATS:
+        raise ImageRejected(
+            "unsupported_media_type", f"{image.format} images are not accepted; "
+            "send JPEG, PNG or WebP", 415)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _too_many_pixels(max_pixels)
+    try:
+        if image.format == "JPEG" and grayscale:
+            image.draft("L", image.size)  # libjpeg decodes luminance only: faster
+        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways
+        pixels = np.asarray(image.convert("L" if grayscale else "RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageRejected("invalid_image", f"the image is truncated or corrupt: {exc}", 400) from None
+    if pixels.size == 0:
+        raise ImageRejected("invalid_image", "the image has no pixels", 400)
+    return pixels
+
+
+def _too_many_pixels(max_pixels):
+    return ImageRejected(
+        "image_too_large", f"the image has more than {max_pixels:,} pixels", 413)
+
+
+class FaceDetector:
+    """Haar-cascade frontal face detector; one cascade per thread (they are not thread-safe)."""
+
+    def __init__(self, cascade_path=None):
+        self.cascade_path = cascade_path or (
+            cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        self._local = threading.local()
+        if self._cascade().empty():
+            raise RuntimeError(f"cannot load the face detector from {self.cascade_path}")
+
+    def _cascade(self):
+        if not hasattr(self._local, "cascade"):
+            self._local.cascade = cv2.CascadeClassifier(self.cascade_path)
+        return self._local.cascade
+
+    def detect(self, grey):
+        """Faces in a grey uint8 image, largest first, in the image's own pixel coordinates."""
+        scale = min(1.0, DETECT_MAX_WIDTH / grey.shape[1])
+        small = grey if scale == 1.0 else cv2.resize(
+            grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        min_side = max(20, int(min(small.shape[:2]) * MIN_FACE_FRACTION))
+        found = self._cascade().detectMultiScale(
+            small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        boxes = [FaceBox(*(int(round(v / scale)) for v in box)) for box in found]
+        return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def crop_face(image, box, size, margin=CROP_MARGIN):
+    """A square crop around `box` widened by `margin`, resized to `size` (h, w).
+
+    Where the widened square leaves the image, edge pixels are repeated so the
+    face stays centred and undistorted.
+    """
+    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    height, width = image.shape[:2]
+    pad = max(0, -x0, -y0, x0 + side - width, y0 + side - height)
+    if pad:
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0 = x0 + pad, y0 + pad
+    crop = image[y0:y0 + side, x0:x0 + side]
+    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,39 @@
+"""gunicorn settings for MoodTunes: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Sized for a TensorFlow model on a 2-core machine:
+- 2 worker processes, one per core. Each loads the model once (~0.5 GB) and
+  runs inference on one thread, so the two never fight over a core; with two,
+  a crashed worker is replaced while the other keeps serving.
+- 2 threads per worker (gthread): while one request decodes or waits on the
+  network, the other can use the core; TensorFlow, OpenCV and Pillow release
+  the GIL in their heavy parts.
+- No preload: TensorFlow's thread pools do not survive fork(), so each worker
+  builds its own model after forking.
+"""
+
+import os
+
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("THREADS", "2"))
+# Loading TensorFlow and the model takes a few seconds; a worker silent for
+# longer than this is stuck and gets replaced.
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so slow leaks can never pile up.
+max_requests = 5000
+max_requests_jitter = 500
+preload_app = False
+
+# One core per worker for the math: no oversubscription across workers.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Access log with status and timing only; frames are never logged.
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms'
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -1,0 +1,62 @@
+"""Test images: real faces that packages ship or ../shared holds, encoded in memory."""
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FROWN_VIDEO = SHARED / "data" / "webcam" / "frown.avi"
+
+
+def encode(pixels, fmt="JPEG", **options):
+    """An RGB or grey uint8 array as image file bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def astronaut():
+    """scikit-image's astronaut photo (Eileen Collins): one frontal face, 512×512 RGB."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def two_faces():
+    """Two people side by side: the astronaut and her mirror image at 3/4 size."""
+    left = astronaut()
+    right = cv2.resize(left[:, ::-1], (384, 384), interpolation=cv2.INTER_AREA)
+    canvas = np.full((512, 512 + 384, 3), 200, np.uint8)
+    canvas[:, :512] = left
+    canvas[64:448, 512:] = right
+    return canvas
+
+
+def no_face(width=640, height=480):
+    """A smooth colour gradient: nothing a face detector should fire on."""
+    x = np.linspace(0, 255, width, dtype=np.float32)
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    return np.dstack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
+                      np.full((height, width), 128.0)]).astype(np.uint8)
+
+
+def video_frames(path=FROWN_VIDEO, step=1):
+    """RGB frames of a video file; skips the test when ../shared is not beside the project."""
+    if not Path(path).is_file():
+        pytest.skip(f"{path} not found: the shared data folder is not beside this clone")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % step == 0:
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        index += 1
+    capture.release()
+    return frames

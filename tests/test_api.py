@@ -1,0 +1,158 @@
+"""The HTTP API against DESIGN.md's contracts, on a tiny model built by the tests."""
+
+import io
+
+import pytest
+
+from app.emotions import LABELS
+from tests.images import astronaut, encode, no_face, two_faces, video_frames
+
+
+def post_image(client, data, filename="frame.jpg", content_type="image/jpeg"):
+    return client.post(
+        "/api/predict",
+        data={"image": (io.BytesIO(data), filename, content_type)},
+        content_type="multipart/form-data",
+    )
+
+
+def assert_face_result(face):
+    assert face["emotion"] in LABELS
+    assert set(face["probabilities"]) == set(LABELS)
+    assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert face["confidence"] == max(face["probabilities"].values())
+
+
+def test_face_photo_gives_one_box_on_the_face(client):
+    response = post_image(client, encode(astronaut()))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["faces"]) == 1
+    x, y, w, h = body["faces"][0]["box"]
+    # The astronaut's face lies around x 180–290, y 70–200 in the 512×512 photo.
+    assert 150 <= x <= 210 and 50 <= y <= 110
+    assert 80 <= w <= 160 and 80 <= h <= 160
+    assert_face_result(body["faces"][0])
+    assert body["emotion"] == body["faces"][0]["emotion"]
+    assert body["probabilities"] == body["faces"][0]["probabilities"]
+    assert body["playlist"]["emotion"] == body["emotion"]
+    assert body["image"] == {"width": 512, "height": 512}
+    assert set(body["timing_ms"]) == {"decode", "detect", "classify", "total"}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_png_and_webp_are_accepted(client, fmt):
+    response = post_image(client, encode(astronaut(), fmt), "photo.bin", "application/octet-stream")
+    assert response.status_code == 200
+    assert len(response.get_json()["faces"]) == 1
+
+
+def test_webcam_frame_gives_a_face(client):
+    frame = video_frames(step=10)[3]
+    body = post_image(client, encode(frame)).get_json()
+    assert len(body["faces"]) == 1
+    x, y, w, h = body["faces"][0]["box"]
+    assert w >= 80 and 0 <= x < 720 - w and 0 <= y < 480 - h
+    assert_face_result(body["faces"][0])
+
+
+def test_no_face_is_not_an_error(client):
+    response = post_image(client, encode(no_face()))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["emotion"] is None and body["faces"] == [] and body["playlist"] is None
+
+
+def test_every_face_is_classified_largest_first(client):
+    body = post_image(client, encode(two_faces())).get_json()
+    assert len(body["faces"]) == 2
+    areas = [f["box"][2] * f["box"][3] for f in body["faces"]]
+    assert areas[0] > areas[1]
+    assert body["faces"][0]["box"][0] < 512 <= body["faces"][1]["box"][0]
+    for face in body["faces"]:
+        assert_face_result(face)
+    assert body["emotion"] == body["faces"][0]["emotion"]
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+
+
+def test_missing_image_field(client):
+    response = client.post("/api/predict", data={"other": "x"}, content_type="multipart/form-data")
+    assert_error(response, 400, "missing_image")
+
+
+def test_empty_image(client):
+    assert_error(post_image(client, b""), 400, "empty_image")
+
+
+def test_not_multipart(client):
+    assert_error(client.post("/api/predict", json={"image": "abc"}), 400, "expected_multipart")
+
+
+def test_not_an_image(client):
+    assert_error(post_image(client, b"%PDF-1.4 not an image" * 10), 415, "unsupported_media_type")
+
+
+def test_unsupported_image_type_judged_by_bytes(client):
+    gif = encode(astronaut(), "GIF")
+    assert_error(post_image(client, gif, "frame.jpg", "image/jpeg"), 415, "unsupported_media_type")
+
+
+def test_truncated_jpeg(client):
+    data = encode(astronaut())
+    assert_error(post_image(client, data[: len(data) // 2]), 400, "invalid_image")
+
+
+def test_upload_too_large(make_app):
+    client = make_app(MAX_UPLOAD_MB=0.05).test_client()
+    assert_error(post_image(client, encode(astronaut(), "PNG")), 413, "payload_too_large")
+
+
+def test_too_many_pixels(make_app):
+    client = make_app(MAX_IMAGE_PIXELS=100_000).test_client()
+    assert_error(post_image(client, encode(astronaut())), 413, "image_too_large")
+
+
+def test_unknown_api_route_is_json_404(client):
+    assert_error(client.get("/api/nothing-here"), 404, "not_found")
+
+
+def test_wrong_method_is_json_405(client):
+    response = client.get("/api/predict")
+    assert_error(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_unexpected_failure_is_json_500(app, client, monkeypatch):
+    analyzer = app.extensions["moodtunes"].analyzer
+
+    def broken(data):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analyzer, "analyze", broken)
+    response = post_image(client, encode(astronaut()))
+    assert_error(response, 500, "internal_error")
+    assert "boom" not in response.get_data(as_text=True)
+
+
+def test_playlists(client):
+    body = client.get("/api/playlists").get_json()
+    assert set(body["playlists"]) == set(LABELS)
+    sad = client.get("/api/playlists/sad").get_json()
+    assert sad["emotion"] == "sad" and sad["match"]["tracks"] and sad["lift"]["tracks"]
+
+
+def test_unknown_playlist_is_json_404(client):
+    assert_error(client.get("/api/playlists/bored"), 404, "unknown_emotion")
+
+
+def test_healthz_names_the_model(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "model": "tiny"}

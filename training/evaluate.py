@@ -1,0 +1,162 @@
+"""Evaluate a model bundle on a folder of labelled face images.
+
+    python -m training.evaluate --data ../shared/data/fer4/test [--model PATH] [--json] [--report DIR] [--detect]
+
+DIR holds `<label>/*`. Images are used as they are (already-cropped faces such
+as FER-2013), resized to the model's input like the server's crops; with
+`--detect`, the face is first found in each photo with the server's own
+detector and cropper, as the app does (photos where no face is found are
+counted under "no_face" and left out of the metrics).
+
+`--json` prints one JSON object on stdout; progress goes to stderr.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from app.config import DEFAULTS
+from app.emotions import LABELS
+from training.dataset import DataError, image_folder_dataset, scan_folder
+from training.metrics import classification_report
+
+BATCH_SIZE = 256
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, type=Path, help="folder with <label>/* images")
+    parser.add_argument("--model", type=Path, default=Path(DEFAULTS["MODEL_PATH"]),
+                        help="model bundle (.keras with .json beside it); default: the shipped one")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="also write the confusion-matrix PNG and report.json here")
+    parser.add_argument("--detect", action="store_true",
+                        help="find the face in each photo first, as the server does")
+    return parser.parse_args(argv)
+
+
+def progress(message):
+    print(f"[evaluate] {message}", file=sys.stderr, flush=True)
+
+
+def predict_folder(model, folder):
+    """Labels and predictions for already-cropped faces, through the training loader."""
+    dataset = image_folder_dataset(folder, model.input_size, model.channels,
+                                   batch_size=BATCH_SIZE, shuffle=False)
+    y_true, y_pred = [], []
+    for images, labels in dataset:
+        y_true.append(labels.numpy())
+        y_pred.append(np.argmax(model.classify(images.numpy().astype(np.uint8)), axis=1))
+    return np.concatenate(y_true), np.concatenate(y_pred), 0
+
+
+def predict_with_detection(model, files):
+    """Labels and predictions for the largest face in each photo, through the server's pipeline."""
+    from app.analysis import FrameAnalyzer
+    from app.faces import FaceDetector, ImageRejected
+
+    analyzer = FrameAnalyzer(FaceDetector(), model, DEFAULTS["MAX_IMAGE_PIXELS"])
+    y_true, y_pred, no_face = [], [], 0
+    for index, (label, path) in enumerate(files, start=1):
+        try:
+            result = analyzer.analyze(path.read_bytes())
+        except ImageRejected as exc:
+            raise DataError(f"{path}: {exc.message}") from None
+        if result["emotion"] is None:
+            no_face += 1
+        else:
+            y_true.append(LABELS.index(label))
+            y_pred.append(LABELS.index(result["emotion"]))
+        if index % 500 == 0:
+            progress(f"{index}/{len(files)} photos")
+    if not y_true:
+        raise DataError("no face found in any photo")
+    return np.array(y_true), np.array(y_pred), no_face
+
+
+def plot_confusion(report, out_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.array(report["confusion"])
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    labels = report["labels"]
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{confusion[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f} (n={report['n']})")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+
+
+def format_table(report):
+    lines = [f"images {report['n']}   accuracy {report['accuracy']:.4f}   "
+             f"macro-F1 {report['macro_f1']:.4f}", "",
+             f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for label, row in report["per_class"].items():
+        lines.append(f"{label:<10}{row['precision']:>10.4f}{row['recall']:>10.4f}"
+                     f"{row['f1']:>10.4f}{row['support']:>10}")
+    lines += ["", "confusion (rows: true, columns: predicted)",
+              " " * 10 + "".join(f"{label:>10}" for label in report["labels"])]
+    for label, row in zip(report["labels"], report["confusion"]):
+        lines.append(f"{label:<10}" + "".join(f"{n:>10}" for n in row))
+    return "\n".join(lines)
+
+
+def evaluate(args):
+    from app.bundle import BundleError
+    from app.emotion_model import EmotionModel
+
+    try:
+        files = scan_folder(args.data)
+        model = EmotionModel.load(args.model)
+    except (DataError, BundleError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    progress(f"model {args.model}, {sum(len(v) for v in files.values())} images in {args.data}")
+    started = time.perf_counter()
+    try:
+        if args.detect:
+            pairs = [(label, path) for label, paths in files.items() for path in paths]
+            y_true, y_pred, no_face = predict_with_detection(model, pairs)
+        else:
+            y_true, y_pred, no_face = predict_folder(model, args.data)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    report = classification_report(y_true, y_pred, LABELS)
+    report.update(model=str(args.model), detect=args.detect, no_face=no_face,
+                  seconds=round(time.perf_counter() - started, 1))
+    return report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    report = evaluate(args)
+    if args.report:
+        args.report.mkdir(parents=True, exist_ok=True)
+        plot_confusion(report, args.report / "confusion_matrix.png")
+        (args.report / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        progress(f"wrote {args.report / 'confusion_matrix.png'} and report.json")
+    print(json.dumps(report) if args.json else format_table(report))
+
+
+if __name__ == "__main__":
+    main()
