@@ -45,7 +45,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import keras
 import numpy as np
+from keras import layers
+
+from app.bundle import write_bundle
+from app.emotions import LABELS
+from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
+from training.metrics import classification_report
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
 NOTEBOOK_ARGS = [
@@ -96,6 +103,9 @@ def parse_args(argv=None):
                         help="checkpoints, backups, logs (default: training/runs/<out name>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --run-dir")
+    parser.add_argument("--stop-after", type=int, metavar="N",
+                        help="end this session after N fine-tuning epochs, resumable with "
+                             "--resume (e.g. to fit Colab's time limits)")
     args = parser.parse_args(argv)
     if args.out.suffix != ".keras":
         parser.error("--out must end in .keras")
@@ -141,13 +151,6 @@ if __name__ == "__main__":
     started = time.time()
     prepare_run_dir(args.run_dir, args.resume)
 
-    import keras
-
-    from app.bundle import write_bundle
-    from app.emotions import LABELS
-    from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
-    from training.metrics import classification_report
-
     keras.utils.set_random_seed(args.seed)
     precision = choose_precision(args.precision)
     keras.mixed_precision.set_global_policy(precision)
@@ -168,8 +171,6 @@ def train_folder(data):
 
 
 def make_augmentation(seed):
-    from keras import layers
-
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
@@ -230,8 +231,6 @@ if __name__ == "__main__":
 
 # %%
 def make_model(input_size, net_size, weights, num_classes):
-    from keras import layers
-
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = inputs
     if net_size != input_size:
@@ -282,7 +281,29 @@ if __name__ == "__main__":
 
 
 # %%
-def callbacks_for(phase, run_dir, patience=None):
+class SessionLimitReached(Exception):
+    """Raised to end a session early; the run's backup stays for --resume."""
+
+
+class StopAfterEpochs(keras.callbacks.Callback):
+    """Ends the session after `epochs` epochs of this fit() call, keeping its backup.
+
+    It raises instead of setting `stop_training`: a fit() that ends normally
+    deletes BackupAndRestore's backup, which is exactly what must survive.
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self.done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.done += 1
+        if self.done >= self.epochs:
+            raise SessionLimitReached(epoch + 1)
+
+
+def callbacks_for(phase, run_dir, patience=None, stop_after=None):
     cbs = [
         keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}")),
         keras.callbacks.ModelCheckpoint(str(run_dir / f"checkpoint_{phase}.keras")),
@@ -291,6 +312,8 @@ def callbacks_for(phase, run_dir, patience=None):
     if patience:
         cbs.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=patience, restore_best_weights=True, verbose=1))
+    if stop_after:
+        cbs.append(StopAfterEpochs(stop_after))  # last: runs after the backup is written
     return cbs
 
 
@@ -331,10 +354,15 @@ if __name__ == "__main__":
     steps = int(train_ds.cardinality())
     compile_for(model, keras.optimizers.AdamW(
         fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4))
-    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-              class_weight=class_weight,
-              callbacks=callbacks_for("finetune", args.run_dir, args.patience),
-              shuffle=False, verbose=verbose)
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+                  class_weight=class_weight,
+                  callbacks=callbacks_for("finetune", args.run_dir, args.patience, args.stop_after),
+                  shuffle=False, verbose=verbose)
+    except SessionLimitReached as stop:
+        log(f"stopped after fine-tuning epoch {stop.args[0]} of {args.epochs} (--stop-after); "
+            f"continue with the same command plus --resume")
+        raise SystemExit(0) from None
 
 # %% [markdown]
 # ## Evaluate and save

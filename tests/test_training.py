@@ -1,0 +1,142 @@
+"""The training and evaluation CLIs, end to end on a few tiny generated images."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.emotions import LABELS
+from training.dataset import DataError, scan_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--weights", "none", "--img-size", "32", "--net-size", "32", "--batch-size", "8",
+         "--head-epochs", "1", "--fine-tune-from", "5", "--val-fraction", "0.25"]
+
+
+def write_faces(folder, per_class=6, size=(40, 40)):
+    """Fake faces: each class its own brightness pattern, in a mix of formats and modes."""
+    rng = np.random.default_rng(0)
+    for index, label in enumerate(LABELS):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, size, dtype=np.uint8) + np.uint8(index * 50)
+            image = Image.fromarray(pixels)
+            if i % 3 == 1:
+                image = image.convert("RGB").resize((size[0] + 17, size[1] + 5))
+                image.save(folder / label / f"{i}.png")
+            else:
+                image.save(folder / label / f"{i}.jpg")
+    return folder
+
+
+def run(module, *args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One interrupted run, resumed to the end: the bundle and its run folder."""
+    base = tmp_path_factory.mktemp("training")
+    data = base / "data"
+    write_faces(data / "train")
+    out = base / "models" / "small.keras"
+    args = ["--data", str(data), *SMALL, "--epochs", "3", "--out", str(out),
+            "--run-dir", str(base / "run")]
+    first = run("training.train", *args, "--stop-after", "1")
+    resumed = run("training.train", *args, "--resume")
+    return {"data": data, "out": out, "run": base / "run", "first": first, "resumed": resumed}
+
+
+def test_interrupted_run_resumes_from_its_last_epoch(trained):
+    first, resumed = trained["first"], trained["resumed"]
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "stopped after fine-tuning epoch 1 of 3" in first.stdout
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "phase 1 already done" in resumed.stdout
+    with open(trained["run"] / "history.csv", newline="") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    # head epoch 0, fine-tuning epoch 0 in the first session, then 1 and 2 after resuming
+    assert epochs == [0, 0, 1, 2]
+
+
+def test_bundle_follows_the_contract(trained):
+    out = trained["out"]
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    assert metadata["labels"] == list(LABELS)
+    assert metadata["input_size"] == [32, 32] and metadata["channels"] == 1
+    assert metadata["trained_on"].endswith("train")
+    assert set(metadata["versions"]) == {"tensorflow", "keras"}
+    assert 0 <= metadata["metrics"]["validation"]["accuracy"] <= 1
+    assert out.with_name("small.training.png").stat().st_size > 1000
+    assert not list(out.parent.glob(".small.*")), "temporary files left behind"
+
+
+def test_evaluate_json_and_report(trained, tmp_path):
+    result = run("training.evaluate", "--data", str(trained["data"] / "train"),
+                 "--model", str(trained["out"]), "--json", "--report", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert report["n"] == 24 and report["labels"] == list(LABELS)
+    assert set(report["per_class"]["sad"]) == {"precision", "recall", "f1", "support"}
+    assert np.array(report["confusion"]).sum() == 24
+    assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_the_app_serves_the_trained_bundle(trained, make_app):
+    app = make_app(MODEL_PATH=str(trained["out"]))
+    assert app.test_client().get("/healthz").get_json() == {"status": "ready", "model": "small"}
+
+
+def test_a_finished_run_is_not_overwritten(trained):
+    result = run("training.train", "--data", str(trained["data"]), *SMALL,
+                 "--out", str(trained["out"]), "--run-dir", str(trained["run"]))
+    assert result.returncode != 0
+    assert "--resume" in result.stderr
+
+
+def test_training_refuses_a_broken_folder(tmp_path):
+    write_faces(tmp_path / "train")
+    (tmp_path / "train" / "sad" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    result = run("training.train", "--data", str(tmp_path), *SMALL,
+                 "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode != 0
+    assert "unreadable image" in result.stderr and "broken.jpg" in result.stderr
+
+
+def test_loader_reads_grey_colour_png_and_odd_sizes(tmp_path):
+    write_faces(tmp_path, per_class=3, size=(37, 53))
+    files = scan_folder(tmp_path)
+    assert {label: len(paths) for label, paths in files.items()} == dict.fromkeys(LABELS, 3)
+
+
+def test_loader_ignores_non_images(tmp_path):
+    write_faces(tmp_path, per_class=2)
+    (tmp_path / "happy" / "notes.txt").write_text("not an image")
+    assert len(scan_folder(tmp_path)["happy"]) == 2
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: [p.unlink() for p in (root / "angry").iterdir()], "no images in angry"),
+    (lambda root: [p.unlink() for p in (root / "sad").iterdir()] and (root / "sad").rmdir(),
+     "missing ['sad']"),
+    (lambda root: (root / "surprised").mkdir(), "unexpected ['surprised']"),
+    (lambda root: (root / "happy" / "0.jpg").write_bytes(b"garbage"), "happy/0.jpg"),
+])
+def test_loader_reports_what_is_wrong(tmp_path, damage, message):
+    write_faces(tmp_path, per_class=2)
+    damage(tmp_path)
+    with pytest.raises(DataError) as failure:
+        scan_folder(tmp_path)
+    assert message in str(failure.value)
+
+
+def test_loader_reports_a_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        scan_folder(tmp_path / "nowhere")
