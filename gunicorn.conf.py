@@ -32,6 +32,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MODEL_LOADING", "background")  # /healthz answers 503 until ready
 
 # Access log with status and timing only; frames are never logged.
 accesslog = "-"

@@ -7,6 +7,10 @@ import numpy as np
 from app.faces import crop_face, decode_image
 
 
+class DeadlineExceeded(Exception):
+    """The frame took longer than the request may; it is abandoned between stages."""
+
+
 class FrameAnalyzer:
     """Holds the detector and the model; `analyze` turns image bytes into a result dict."""
 
@@ -15,22 +19,25 @@ class FrameAnalyzer:
         self.model = model
         self.max_pixels = max_pixels
 
-    def analyze(self, data):
+    def analyze(self, data, deadline=None):
         """Result for one image; raises faces.ImageRejected for bad input.
 
         Every face is classified in one batched model call; faces are listed
         largest first and the largest one gives the top-level emotion.
+        `deadline` (a time.perf_counter() value) is checked between stages.
         """
         timing = {}
         started = time.perf_counter()
         image = decode_image(data, self.max_pixels, grayscale=self.model.channels == 1)
         timing["decode"] = _ms_since(started)
+        _check(deadline)
 
         mark = time.perf_counter()
         grey = image if image.ndim == 2 else _to_grey(image)
         boxes = self.detector.detect(grey)
         crops = [crop_face(image, box, self.model.input_size) for box in boxes]
         timing["detect"] = _ms_since(mark)
+        _check(deadline)
 
         mark = time.perf_counter()
         probabilities = self.model.classify(np.stack(crops)) if crops else []
@@ -58,6 +65,11 @@ class FrameAnalyzer:
                 label: round(float(p), 4) for label, p in zip(self.model.labels, probs)
             },
         }
+
+
+def _check(deadline):
+    if deadline is not None and time.perf_counter() > deadline:
+        raise DeadlineExceeded()
 
 
 def _to_grey(rgb):

@@ -1,7 +1,10 @@
 """The JSON API: thin handlers over the analyzer and the playlists."""
 
+import time
+
 from flask import Blueprint, current_app, jsonify, request
 
+from app.analysis import DeadlineExceeded
 from app.errors import ApiError
 from app.faces import ImageRejected
 
@@ -17,11 +20,15 @@ def predict():
     services = _services()
     if services.analyzer is None:
         raise ApiError("model_loading", "the model is still loading; try again shortly", 503)
+    deadline = time.perf_counter() + current_app.config["REQUEST_TIMEOUT_S"]
     data = _uploaded_image()
     try:
-        result = services.analyzer.analyze(data)
+        result = services.analyzer.analyze(data, deadline)
     except ImageRejected as exc:
         raise ApiError(exc.code, exc.message, exc.status) from None
+    except DeadlineExceeded:
+        raise ApiError("timeout", "the server is too busy to read this frame in time; "
+                       "try again", 503) from None
     result["playlist"] = services.playlists.for_emotion(result["emotion"]) if result["emotion"] else None
     return jsonify(result)
 

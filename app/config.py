@@ -15,10 +15,16 @@ DEFAULTS = {
     "MAX_UPLOAD_MB": 8.0,
     # A decompression-bomb guard: far above any camera frame or phone photo.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # A request still being worked on after this long is answered 503.
+    "REQUEST_TIMEOUT_S": 10.0,
+    # "eager": create_app() returns with the model loaded (tests, scripts).
+    # "background": the app answers at once, /healthz says 503 until the model
+    # is in (gunicorn.conf.py sets this).
+    "MODEL_LOADING": "eager",
     "LOG_LEVEL": "INFO",
 }
 
-_CASTS = {"MAX_UPLOAD_MB": float, "MAX_IMAGE_PIXELS": int}
+_CASTS = {"MAX_UPLOAD_MB": float, "MAX_IMAGE_PIXELS": int, "REQUEST_TIMEOUT_S": float}
 
 
 class ConfigError(Exception):
@@ -44,8 +50,12 @@ def from_environment(environ=None):
 
 def finalize(config):
     """Derived settings and range checks, after test overrides are applied."""
-    if config["MAX_UPLOAD_MB"] <= 0 or config["MAX_IMAGE_PIXELS"] <= 0:
-        raise ConfigError("MAX_UPLOAD_MB and MAX_IMAGE_PIXELS must be positive")
+    for key in ("MAX_UPLOAD_MB", "MAX_IMAGE_PIXELS", "REQUEST_TIMEOUT_S"):
+        if config[key] <= 0:
+            raise ConfigError(f"{key} must be positive, got {config[key]!r}")
+    if config["MODEL_LOADING"] not in ("eager", "background"):
+        raise ConfigError(f"MODEL_LOADING must be 'eager' or 'background', "
+                          f"got {config['MODEL_LOADING']!r}")
     # Flask answers 413 itself, before reading a body larger than this.
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"] * 1024 * 1024)
     return config

@@ -1,6 +1,8 @@
 """The application factory: configuration, services loaded once, blueprints."""
 
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +10,7 @@ from flask import Flask
 
 from app import api, errors, media, pages
 from app.analysis import FrameAnalyzer
+from app.bundle import BundleError, read_metadata
 from app.config import ROOT, finalize, from_environment
 from app.emotion_model import EmotionModel
 from app.emotions import LABELS
@@ -20,12 +23,22 @@ log = logging.getLogger("moodtunes")
 
 @dataclass
 class Services:
-    """What every request shares; loaded once per process, read-only afterwards."""
+    """What every request shares; loaded once per process, read-only afterwards.
 
-    model: EmotionModel | None
-    analyzer: FrameAnalyzer | None
+    `model` and `analyzer` stay None until the model is loaded.
+    """
+
     playlists: PlaylistService
+    model: EmotionModel | None = None
+    analyzer: FrameAnalyzer | None = None
     labels: tuple = LABELS
+
+    def load_model(self, config):
+        model = EmotionModel.load(config["MODEL_PATH"])
+        self.analyzer = FrameAnalyzer(FaceDetector(), model, config["MAX_IMAGE_PIXELS"])
+        self.model = model
+        log.info("model %s loaded (input %s×%s, %s channel(s))",
+                 model.name, *model.input_size, model.channels)
 
 
 def create_app(test_config=None):
@@ -37,13 +50,15 @@ def create_app(test_config=None):
     app.config.update(finalize({**from_environment(), **(test_config or {})}))
     _configure_logging(app.config["LOG_LEVEL"])
 
-    playlists = PlaylistService(
-        load_catalog(app.config["PLAYLISTS_PATH"]), _optional_dir(app.config["MUSIC_DIR"]))
-    model = EmotionModel.load(app.config["MODEL_PATH"])
-    analyzer = FrameAnalyzer(FaceDetector(), model, app.config["MAX_IMAGE_PIXELS"])
-    app.extensions["moodtunes"] = Services(model, analyzer, playlists)
-    log.info("model %s loaded (input %s×%s, %s channel(s))",
-             model.name, *model.input_size, model.channels)
+    services = Services(PlaylistService(
+        load_catalog(app.config["PLAYLISTS_PATH"]), _optional_dir(app.config["MUSIC_DIR"])))
+    app.extensions["moodtunes"] = services
+    if app.config["MODEL_LOADING"] == "background":
+        read_metadata(app.config["MODEL_PATH"])  # a missing or inconsistent bundle fails now
+        threading.Thread(target=_load_or_exit, args=(services, dict(app.config)),
+                         name="model-loader", daemon=True).start()
+    else:
+        services.load_model(app.config)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -51,6 +66,16 @@ def create_app(test_config=None):
     errors.register_error_handlers(app)
     app.after_request(add_security_headers)
     return app
+
+
+def _load_or_exit(services, config):
+    try:
+        services.load_model(config)
+    except BundleError as exc:
+        log.critical("MoodTunes cannot start: %s", exc)
+        # Exit code 3 is gunicorn's "worker failed to boot": it stops the server
+        # rather than restarting a worker that can never load its model.
+        os._exit(3)
 
 
 def _optional_dir(path):

@@ -156,3 +156,8 @@ def test_healthz_names_the_model(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "model": "tiny"}
+
+
+def test_a_request_past_its_deadline_gets_a_clear_503(make_app):
+    client = make_app(REQUEST_TIMEOUT_S=1e-6).test_client()
+    assert_error(post_image(client, encode(astronaut())), 503, "timeout")

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 import sys
 from pathlib import Path
 
@@ -88,3 +90,32 @@ def test_gunicorn_entry_point_exits_with_the_message(tmp_path):
     assert "MoodTunes cannot start" in result.stderr
     assert "absent.keras is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
+    from app.emotion_model import EmotionModel
+
+    release = threading.Event()
+    real_load = EmotionModel.load
+
+    def slow_load(path):
+        release.wait(30)
+        return real_load(path)
+
+    monkeypatch.setattr(EmotionModel, "load", slow_load)
+    client = make_app(MODEL_LOADING="background").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.get_json()["status"] == "loading"
+    predict = client.post("/api/predict", data={}, content_type="multipart/form-data")
+    assert predict.status_code == 503 and predict.get_json()["error"]["code"] == "model_loading"
+    release.set()
+    for _ in range(300):
+        if client.get("/healthz").status_code == 200:
+            break
+        time.sleep(0.1)
+    assert client.get("/healthz").get_json() == {"status": "ready", "model": "tiny"}
+
+
+def test_background_loading_still_checks_the_bundle_first(make_app, tmp_path):
+    with pytest.raises(BundleError, match="missing"):
+        make_app(MODEL_LOADING="background", MODEL_PATH=str(tmp_path / "none.keras"))
