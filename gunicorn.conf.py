@@ -26,6 +26,9 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 preload_app = False
+# No admin socket in the home folder: several instances (tests, benchmarks)
+# must be able to run side by side.
+control_socket_disable = True
 
 # One core per worker for the math: no oversubscription across workers.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")

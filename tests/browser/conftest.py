@@ -1,0 +1,164 @@
+"""Browser tests: the real server under gunicorn, Debian's Chromium driven by Playwright,
+and a fake camera playing a real face video."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import wave
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.bundles import make_tiny_bundle
+from tests.images import FROWN_VIDEO
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SHIPPED_MODEL = ROOT / "models" / "moodtunes_vgg16.keras"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+BROWSER_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def y4m_camera(tmp_path_factory):
+    """frown.avi as a .y4m file, the format Chromium's fake camera plays."""
+    if not FROWN_VIDEO.is_file():
+        pytest.skip(f"{FROWN_VIDEO} not found: the shared data folder is not beside this clone")
+    path = tmp_path_factory.mktemp("camera") / "frown.y4m"
+    capture = cv2.VideoCapture(str(FROWN_VIDEO))
+    with open(path, "wb") as out:
+        header_written = False
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            height, width = frame.shape[:2]
+            if not header_written:
+                out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+                header_written = True
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    capture.release()
+    return path
+
+
+def write_tone(path, seconds=30.0, rate=8000, frequency=440):
+    """A quiet sine tone as a 16-bit mono WAV: long enough to be still playing during a test."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.1 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+
+
+@pytest.fixture(scope="session")
+def music_dir(tmp_path_factory):
+    """A local library with one generated tone per emotion, so every playlist can play in <audio>."""
+    root = tmp_path_factory.mktemp("music")
+    for index, emotion in enumerate(("angry", "happy", "neutral", "sad")):
+        write_tone(root / emotion / f"MoodTunes Test - {emotion} tone.wav", frequency=330 + 55 * index)
+        write_tone(root / emotion / "lift" / f"MoodTunes Test - {emotion} lift tone.wav",
+                   frequency=660 + 55 * index)
+    return root
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server not ready after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, music_dir):
+    """The real server: gunicorn with the project's config on a free loopback port."""
+    model = SHIPPED_MODEL
+    if not model.exists():  # before a model is trained; the page works the same
+        model = make_tiny_bundle(tmp_path_factory.mktemp("model") / "tiny.keras")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    env = {**os.environ, "BIND": f"127.0.0.1:{port}", "MODEL_PATH": str(model),
+           "MUSIC_DIR": str(music_dir)}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+def launch(playwright_instance, chromium_path, extra_flags=()):
+    return playwright_instance.chromium.launch(
+        executable_path=chromium_path, headless=True, args=[*BROWSER_FLAGS, *extra_flags])
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+class ConsoleErrors(list):
+    """Errors the page logs or throws; a test asserts there are none."""
+
+    def watch(self, page):
+        page.on("console", lambda msg: self.append(f"console: {msg.text}") if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.append(f"pageerror: {exc}"))
+        return page
