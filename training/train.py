@@ -103,6 +103,9 @@ def parse_args(argv=None):
                         help="checkpoints, backups, logs (default: training/runs/<out name>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --run-dir")
+    parser.add_argument("--flip-average", choices=("auto", "on", "off"), default="auto",
+                        help="ship a model that also reads the mirrored face and averages the "
+                             "two; 'auto' keeps it only if validation accuracy improves")
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="end this session after N fine-tuning epochs, resumable with "
                              "--resume (e.g. to fit Colab's time limits)")
@@ -367,8 +370,11 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Evaluate and save
 #
-# Metrics on the validation split go into the bundle's metadata; the test set
-# is for `training.evaluate` alone. The bundle is written atomically.
+# A mirrored face shows the same expression, so the shipped model can read
+# both and average them (test-time augmentation); whether that helps is
+# decided on the validation split, never on the test set. Metrics on the
+# validation split go into the bundle's metadata; the test set is for
+# `training.evaluate` alone. The bundle is written atomically.
 
 
 # %%
@@ -378,6 +384,28 @@ def predict_labels(model, dataset):
         y_true.append(labels.numpy())
         y_pred.append(np.argmax(model.predict_on_batch(images), axis=1))
     return np.concatenate(y_true), np.concatenate(y_pred)
+
+
+def with_flip_average(model):
+    inputs = keras.Input(model.input_shape[1:], name="face")
+    mirrored = keras.ops.flip(inputs, axis=2)
+    outputs = layers.Average(dtype="float32", name="flip_average")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
+
+
+def choose_serving_model(model, val_ds, mode):
+    """The model to ship (plain or flip-averaged) and its validation report."""
+    plain = classification_report(*predict_labels(model, val_ds), LABELS)
+    log(f"validation: accuracy {plain['accuracy']:.4f}, macro-F1 {plain['macro_f1']:.4f}")
+    if mode == "off":
+        return model, plain, False
+    averaged_model = with_flip_average(model)
+    averaged = classification_report(*predict_labels(averaged_model, val_ds), LABELS)
+    log(f"validation with flip averaging: accuracy {averaged['accuracy']:.4f}, "
+        f"macro-F1 {averaged['macro_f1']:.4f}")
+    if mode == "on" or averaged["accuracy"] > plain["accuracy"]:
+        return averaged_model, averaged, True
+    return model, plain, False
 
 
 def plot_history(csv_path, out_path):
@@ -403,7 +431,7 @@ def plot_history(csv_path, out_path):
     plt.close(fig)
 
 
-def bundle_metadata(args, val_report, wall_seconds):
+def bundle_metadata(args, val_report, flip_average, wall_seconds):
     import tensorflow as tf
 
     return {
@@ -420,16 +448,18 @@ def bundle_metadata(args, val_report, wall_seconds):
             "net_size": args.net_size,
             "precision": keras.mixed_precision.global_policy().name,
             "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
+            "flip_average": flip_average,
         },
     }
 
 
 if __name__ == "__main__":
-    val_report = classification_report(*predict_labels(model, val_ds), LABELS)
-    log(f"validation: accuracy {val_report['accuracy']:.3f}, macro-F1 {val_report['macro_f1']:.3f}")
+    serving_model, val_report, flip_average = choose_serving_model(model, val_ds, args.flip_average)
+    log(f"shipping the {'flip-averaged' if flip_average else 'plain'} model")
     curve = args.out.with_name(args.out.stem + ".training.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot_history(args.run_dir / "history.csv", curve)
-    write_bundle(model, bundle_metadata(args, val_report, time.time() - started), args.out)
+    write_bundle(serving_model, bundle_metadata(args, val_report, flip_average, time.time() - started),
+                 args.out)
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}, curve {curve.name} "
         f"({(time.time() - started) / 60:.1f} min)")

@@ -1,0 +1,128 @@
+"""What a person sees: open the page, allow the camera, see the expression and the music.
+
+The fake camera plays ../shared/data/webcam/frown.avi (one real face); the
+server is the real one under gunicorn. Screenshots of each state go to
+tests/artifacts/ (not committed).
+"""
+
+import time
+
+import pytest
+
+from app.emotions import LABELS
+from tests.browser.conftest import ConsoleErrors, launch
+from tests.images import astronaut, encode
+
+# Does the overlay show a box? A canvas has drawn pixels, or an element holds a visible box.
+FACE_BOX_DRAWN = """() => {
+  const overlay = document.querySelector('#overlay');
+  if (!overlay) return false;
+  if (overlay instanceof HTMLCanvasElement) {
+    const data = overlay.getContext('2d').getImageData(0, 0, overlay.width, overlay.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) return true;
+    return false;
+  }
+  return [...overlay.querySelectorAll('*')].some(el => {
+    const r = el.getBoundingClientRect(); return r.width > 10 && r.height > 10;
+  });
+}"""
+
+
+@pytest.fixture
+def camera_page(playwright_instance, chromium_path, y4m_camera, server):
+    browser = launch(playwright_instance, chromium_path, [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m_camera}"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["camera"], origin=server)
+    errors = ConsoleErrors()
+    page = errors.watch(context.new_page())
+    yield page, errors
+    browser.close()
+
+
+def start_camera(page, server):
+    page.goto(server)
+    if page.get_attribute("body", "data-camera") != "live":
+        page.click("#start-camera")
+    page.wait_for_selector("body[data-camera=live]", timeout=10_000)
+
+
+def frames_received(page):
+    return int(page.get_attribute("body", "data-frames") or 0)
+
+
+def test_live_camera_shows_face_expression_bars_and_playlist(camera_page, server, artifacts):
+    page, errors = camera_page
+    start_camera(page, server)
+    page.wait_for_function("() => Number(document.body.dataset.frames || 0) >= 3", timeout=20_000)
+    assert page.evaluate("() => document.querySelector('#video').videoWidth") > 0
+    page.wait_for_function(FACE_BOX_DRAWN, timeout=10_000)
+    expression = page.inner_text("#expression").strip().lower()
+    assert expression in LABELS
+    for label in LABELS:
+        bar = page.locator(f"#bars [data-emotion={label}]")
+        assert bar.count() == 1 and "%" in bar.inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#playlist li').length >= 8",
+                           timeout=15_000)
+    page.screenshot(path=str(artifacts / "live.png"), full_page=True)
+    assert errors == []
+
+
+def test_shown_expression_does_not_flicker(camera_page, server):
+    page, errors = camera_page
+    start_camera(page, server)
+    page.wait_for_function("() => Number(document.body.dataset.frames || 0) >= 8", timeout=30_000)
+    shown = []
+    start_frames = frames_received(page)
+    for _ in range(8):
+        shown.append(page.inner_text("#expression").strip().lower())
+        time.sleep(0.4)
+    assert frames_received(page) > start_frames, "the page stopped sending frames"
+    assert len(set(shown)) == 1, f"label changed between checks: {shown}"
+    assert errors == []
+
+
+def test_local_track_plays_in_the_page(camera_page, server, artifacts):
+    page, errors = camera_page
+    start_camera(page, server)
+    page.wait_for_function("() => document.querySelectorAll('#playlist li').length >= 8",
+                           timeout=20_000)
+    page.click("#play-pause")
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#player-audio');"
+        " return a && !a.paused && a.currentTime > 0.5; }", timeout=15_000)
+    assert page.inner_text("#now-playing").strip()
+    page.screenshot(path=str(artifacts / "playing.png"), full_page=True)
+    assert errors == []
+
+
+@pytest.fixture
+def no_camera_page(playwright_instance, chromium_path, server):
+    """A browser with the camera refused: Chromium denies the permission prompt."""
+    browser = launch(playwright_instance, chromium_path, ["--use-fake-device-for-media-stream",
+                                                           "--deny-permission-prompts"])
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    errors = ConsoleErrors()
+    page = errors.watch(context.new_page())
+    yield page, errors
+    browser.close()
+
+
+def test_refused_camera_explains_and_offers_a_photo(no_camera_page, server, artifacts, tmp_path):
+    page, errors = no_camera_page
+    page.goto(server)
+    page.click("#start-camera")
+    page.wait_for_selector("body[data-camera=refused]", timeout=10_000)
+    message = page.inner_text("#camera-status").lower()
+    assert "camera" in message and ("denied" in message or "refused" in message or "blocked" in message)
+    page.screenshot(path=str(artifacts / "refused.png"), full_page=True)
+
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(encode(astronaut()))
+    page.set_input_files("#upload-input", str(photo))
+    page.wait_for_function(
+        "() => /angry|happy|neutral|sad/i.test(document.querySelector('#upload-result')?.innerText || '')",
+        timeout=15_000)
+    page.screenshot(path=str(artifacts / "photo.png"), full_page=True)
+    assert errors == []
