@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.analysis import DeadlineExceeded
 from app.errors import ApiError
-from app.faces import ImageRejected
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -24,8 +23,6 @@ def predict():
     data = _uploaded_image()
     try:
         result = services.analyzer.analyze(data, deadline)
-    except ImageRejected as exc:
-        raise ApiError(exc.code, exc.message, exc.status) from None
     except DeadlineExceeded:
         raise ApiError("timeout", "the server is too busy to read this frame in time; "
                        "try again", 503) from None

@@ -5,19 +5,15 @@ import logging
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.rejection import Rejected
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
 
 
-class ApiError(Exception):
-    """An error the API reports to the client as it is."""
-
-    def __init__(self, code, message, status):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+# Raised by the API's handlers; the core raises subclasses of Rejected.
+ApiError = Rejected
 
 
 def error_response(code, message, status):
@@ -37,8 +33,8 @@ def _code_for(exc):
 
 
 def register_error_handlers(app):
-    @app.errorhandler(ApiError)
-    def handle_api_error(exc):
+    @app.errorhandler(Rejected)
+    def handle_rejection(exc):
         return error_response(exc.code, exc.message, exc.status)
 
     @app.errorhandler(HTTPException)

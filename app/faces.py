@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.rejection import Rejected
+
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
@@ -26,14 +28,8 @@ DETECT_MAX_WIDTH = 320
 MIN_FACE_FRACTION = 0.08  # of the shorter side of the detection image
 
 
-class ImageRejected(Exception):
-    """The upload is not an image the app can read. Carries an API error code and status."""
-
-    def __init__(self, code, message, status):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class ImageRejected(Rejected):
+    """The upload is not an image the app can read."""
 
 
 @dataclass(frozen=True)
