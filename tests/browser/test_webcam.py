@@ -88,7 +88,8 @@ def test_local_track_plays_in_the_page(camera_page, server, artifacts):
     start_camera(page, server)
     page.wait_for_function("() => document.querySelectorAll('#playlist li').length >= 8",
                            timeout=20_000)
-    page.click("#play-pause")
+    # The generated tone from the local library (the catalog's tracks are web links).
+    page.click("#playlist li:has-text('tone')")
     page.wait_for_function(
         "() => { const a = document.querySelector('#player-audio');"
         " return a && !a.paused && a.currentTime > 0.5; }", timeout=15_000)
@@ -125,4 +126,53 @@ def test_refused_camera_explains_and_offers_a_photo(no_camera_page, server, arti
         "() => /angry|happy|neutral|sad/i.test(document.querySelector('#upload-result')?.innerText || '')",
         timeout=15_000)
     page.screenshot(path=str(artifacts / "photo.png"), full_page=True)
+    assert errors == []
+
+
+def fake_prediction(server, emotion):
+    """A /api/predict answer for `emotion`, with the server's real playlist for it."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/api/playlists/{emotion}") as response:
+        playlist = json.load(response)
+    probabilities = {label: (0.85 if label == emotion else 0.05) for label in LABELS}
+    face = {"box": [200, 100, 300, 300], "emotion": emotion, "confidence": 0.85,
+            "probabilities": probabilities}
+    return {"emotion": emotion, "confidence": 0.85, "probabilities": probabilities,
+            "faces": [face], "image": {"width": 640, "height": 480}, "playlist": playlist,
+            "timing_ms": {"decode": 1, "detect": 1, "classify": 1, "total": 3}}
+
+
+def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page, server, artifacts):
+    """The server's answers are scripted here, to change the mood on cue."""
+    import json
+
+    page, errors = camera_page
+    answers = {emotion: json.dumps(fake_prediction(server, emotion)) for emotion in ("sad", "happy")}
+    mood = {"now": "sad"}
+    page.route("**/api/predict", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=answers[mood["now"]]))
+    start_camera(page, server)
+    page.wait_for_selector("body[data-playlist-mood=sad]", timeout=15_000)
+    page.click("#playlist li:has-text('tone')")
+    playing = "() => { const a = document.querySelector('#player-audio'); return !a.paused && a.currentTime > 0.3; }"
+    page.wait_for_function(playing, timeout=15_000)
+    track = page.evaluate("() => document.querySelector('#player-audio').currentSrc")
+
+    mood["now"] = "happy"
+    page.wait_for_function(
+        "() => { const el = document.querySelector('#up-next');"
+        " return !el.hidden && /happy/i.test(el.innerText); }", timeout=15_000)
+    page.screenshot(path=str(artifacts / "queued.png"), full_page=True)
+    # The current track was not cut: same file, still advancing, old playlist still shown.
+    position = page.evaluate("() => document.querySelector('#player-audio').currentTime")
+    time.sleep(0.6)
+    assert page.evaluate("() => document.querySelector('#player-audio').currentSrc") == track
+    assert page.evaluate("() => document.querySelector('#player-audio').currentTime") > position
+    assert page.get_attribute("body", "data-playlist-mood") == "sad"
+
+    page.click("#next")  # the user skips ahead: the queued playlist starts
+    page.wait_for_selector("body[data-playlist-mood=happy]", timeout=5_000)
+    assert "happy" in page.inner_text("#mood-history").lower()
     assert errors == []

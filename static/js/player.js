@@ -1,0 +1,369 @@
+// The player on the page: renders PlayQueue's state and plays its current
+// track in <audio>, an embedded YouTube/Spotify player, or as an "Open ↗" link.
+// What plays next is decided by queue.js; this file only carries it out.
+
+import { PlayQueue } from "./queue.js";
+import { playbackFor } from "./tracks.js";
+import { emotionName } from "./view.js";
+
+const MODE_NAMES = { match: "matches your mood", lift: "lifts your mood" };
+const KIND_NAMES = { audio: "Audio", youtube: "YouTube", spotify: "Spotify", link: "Link", none: "" };
+
+export class Player {
+  constructor({ queue = new PlayQueue(), onStateChange = () => {} } = {}) {
+    this.queue = queue;
+    this.onStateChange = onStateChange;
+    const $ = (id) => document.getElementById(id);
+    this.el = {
+      card: $("player"),
+      title: $("playlist-title"),
+      description: $("playlist-description"),
+      list: $("playlist"),
+      nowPlaying: $("now-playing"),
+      audio: $("player-audio"),
+      playPause: $("play-pause"),
+      next: $("next"),
+      prev: $("prev"),
+      lock: $("lock-mood"),
+      upNext: $("up-next"),
+      embed: $("player-embed"),
+      seek: $("seek"),
+      time: $("track-time"),
+      message: $("player-message"),
+    };
+    this._renderedList = undefined; // the list entry the <ol> was built for
+    this._audioTrack = null; // the track whose file is in <audio>
+    this._embedTrack = null; // the track whose player is in the iframe
+    this._seeking = false;
+    this._bind();
+    this.render();
+  }
+
+  // ---- called by the page -------------------------------------------------
+
+  /** The stable mood changed (or a photo gave one). */
+  offerMood(mood, mode, playlist) {
+    const outcome = this.queue.setMood(mood, mode, playlist);
+    if (outcome === "replaced") this._stopEmbed();
+    this.render();
+    return outcome;
+  }
+
+  /** The user switched match/lift for `mood`. */
+  changeMode(mood, mode, playlist) {
+    const outcome = this.queue.changeMode(mood, mode, playlist);
+    if (outcome === "replaced" && !this.queue.playing) this._stopEmbed();
+    this.render();
+    return outcome;
+  }
+
+  get locked() {
+    return this.queue.locked;
+  }
+
+  setLocked(locked) {
+    this.queue.setLocked(locked);
+    this.render();
+  }
+
+  togglePlay() {
+    const queue = this.queue;
+    if (!queue.current && !queue.select(0)) return;
+    const track = queue.current;
+    const playback = playbackFor(track);
+    if (playback.kind === "audio") {
+      if (this._audioTrack === track && !this.el.audio.paused) this.el.audio.pause();
+      else this._play(track, { userAction: true });
+    } else if (playback.kind === "youtube" || playback.kind === "spotify") {
+      if (this._embedTrack === track) this._stopEmbed();
+      else this._play(track, { userAction: true });
+    } else {
+      this._play(track, { userAction: true });
+    }
+    this.render();
+  }
+
+  next({ auto = false } = {}) {
+    const track = this.queue.next();
+    if (track) this._play(track, { userAction: false, auto });
+    this.render();
+  }
+
+  prev() {
+    const audio = this.el.audio;
+    // Like most players: "previous" a few seconds into a track restarts it.
+    if (this._audioTrack && this._audioTrack === this.queue.current && audio.currentTime > 3) {
+      audio.currentTime = 0;
+      return;
+    }
+    const track = this.queue.prev();
+    if (track) this._play(track, { userAction: false });
+    this.render();
+  }
+
+  playIndex(index) {
+    const track = this.queue.select(index);
+    if (track) this._play(track, { userAction: true });
+    this.render();
+  }
+
+  // ---- playing ------------------------------------------------------------
+
+  _play(track, { userAction, auto = false }) {
+    const playback = playbackFor(track);
+    this._showMessage("");
+    if (playback.kind !== "audio" && !this.el.audio.paused) this.el.audio.pause();
+    if (playback.kind !== "youtube" && playback.kind !== "spotify") this._stopEmbed();
+
+    if (playback.kind === "audio") {
+      const audio = this.el.audio;
+      if (this._audioTrack !== track) {
+        this._audioTrack = track;
+        audio.src = playback.src;
+      }
+      const started = audio.play();
+      if (started && typeof started.catch === "function") {
+        started.catch((error) => {
+          if (error && error.name === "AbortError") return; // replaced by another track
+          this._showMessage(error && error.name === "NotAllowedError"
+            ? "Press play to start the music."
+            : `Can't play “${track.title}”.`);
+          this._setPlaying(false);
+        });
+      }
+    } else if (playback.kind === "youtube" || playback.kind === "spotify") {
+      this._mountEmbed(track, playback);
+      this._setPlaying(true); // an embedded player can't tell us when it stops
+    } else if (playback.kind === "link") {
+      this._setPlaying(false);
+      if (userAction && !auto) window.open(playback.href, "_blank", "noopener,noreferrer");
+      else this._showMessage("This track plays on another site: use Open ↗.");
+    } else {
+      this._setPlaying(false);
+      this._showMessage("This track has no playable link.");
+    }
+  }
+
+  _mountEmbed(track, playback) {
+    if (this._embedTrack === track) return;
+    this._stopEmbed();
+    const frame = document.createElement("iframe");
+    frame.src = playback.embedUrl;
+    frame.title = `${playback.kind === "youtube" ? "YouTube" : "Spotify"} player: ${track.title} — ${track.artist}`;
+    frame.allow = "autoplay; encrypted-media; picture-in-picture; fullscreen";
+    frame.referrerPolicy = "strict-origin-when-cross-origin"; // YouTube refuses embeds without a referrer
+    frame.className = `embed embed-${playback.kind}${playback.embedUrl.includes("/embed/track/") ? " embed-compact" : ""}`;
+    this.el.embed.replaceChildren(frame);
+    this.el.embed.hidden = false;
+    this._embedTrack = track;
+  }
+
+  _stopEmbed() {
+    if (!this._embedTrack) return;
+    this.el.embed.replaceChildren();
+    this.el.embed.hidden = true;
+    this._embedTrack = null;
+    if (this.el.audio.paused) this._setPlaying(false);
+  }
+
+  _setPlaying(playing) {
+    if (this.queue.playing === playing) return;
+    this.queue.setPlaying(playing);
+    this.render();
+  }
+
+  _showMessage(text) {
+    if (this.el.message) {
+      this.el.message.textContent = text;
+      this.el.message.hidden = !text;
+    }
+  }
+
+  _bind() {
+    const { audio, playPause, next, prev, lock, list, seek } = this.el;
+    playPause.addEventListener("click", () => this.togglePlay());
+    next.addEventListener("click", () => this.next());
+    prev.addEventListener("click", () => this.prev());
+    lock.addEventListener("click", () => this.setLocked(!this.queue.locked));
+    list.addEventListener("click", (event) => {
+      const button = event.target.closest("button.track-play");
+      if (button) this.playIndex(Number(button.closest("li").dataset.index));
+    });
+    audio.addEventListener("play", () => this._setPlaying(true));
+    audio.addEventListener("pause", () => this._setPlaying(Boolean(this._embedTrack)));
+    audio.addEventListener("ended", () => this.next({ auto: true }));
+    audio.addEventListener("error", () => {
+      if (!audio.getAttribute("src")) return;
+      this._showMessage(`Can't play “${this._audioTrack ? this._audioTrack.title : "this track"}”.`);
+      this._setPlaying(false);
+    });
+    for (const type of ["timeupdate", "durationchange", "loadedmetadata", "emptied"]) {
+      audio.addEventListener(type, () => this._renderProgress());
+    }
+    if (seek) {
+      seek.addEventListener("input", () => {
+        this._seeking = true;
+        if (Number.isFinite(audio.duration)) audio.currentTime = (Number(seek.value) / 1000) * audio.duration;
+      });
+      seek.addEventListener("change", () => {
+        this._seeking = false;
+      });
+    }
+  }
+
+  // ---- rendering ----------------------------------------------------------
+
+  render() {
+    const { queue, el } = this;
+    const list = queue.list;
+    if (list !== this._renderedList) this._renderList(list);
+    el.list.querySelectorAll("li.track").forEach((row) => {
+      const current = Number(row.dataset.index) === queue.index && list !== null;
+      row.classList.toggle("is-current", current);
+      if (current) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    });
+
+    this._renderNowPlaying();
+    const playingHere = queue.playing;
+    const label = el.playPause.querySelector(".button-label") || el.playPause;
+    label.textContent = playingHere ? "Pause" : "Play";
+    el.playPause.setAttribute("aria-label", playingHere ? "Pause" : "Play");
+    el.playPause.classList.toggle("is-playing", playingHere);
+    el.playPause.disabled = !list && !queue.current;
+    el.next.disabled = !list;
+    el.prev.disabled = !list;
+
+    el.lock.setAttribute("aria-pressed", String(queue.locked));
+    el.lock.textContent = queue.locked ? "Mood locked" : "Lock mood";
+
+    const upNext = queue.upNext;
+    el.upNext.textContent = upNext ? `Up next: ${emotionName(upNext.mood).toLowerCase()} playlist — ${upNext.title}` : "";
+    el.upNext.hidden = !upNext;
+
+    document.body.dataset.playing = String(playingHere);
+    document.body.dataset.playlistMood = list ? list.mood : "";
+    this._renderProgress();
+    this.onStateChange(queue);
+  }
+
+  _renderList(list) {
+    const { el } = this;
+    this._renderedList = list;
+    if (!list) {
+      el.title.textContent = "Your playlist";
+      el.description.textContent = "It appears once your expression has held steady for a few seconds.";
+      el.list.replaceChildren();
+      delete el.card.dataset.mood;
+      return;
+    }
+    el.title.textContent = list.title;
+    el.description.textContent = `${list.description} · ${emotionName(list.mood)}: ${MODE_NAMES[list.mode] || list.mode}`;
+    el.card.dataset.mood = list.mood;
+    el.list.replaceChildren(...list.tracks.map((track, index) => trackRow(track, index)));
+  }
+
+  _renderNowPlaying() {
+    const { queue, el } = this;
+    const track = queue.current;
+    const box = el.nowPlaying;
+    box.replaceChildren();
+    const state = document.createElement("span");
+    state.className = "np-state";
+    if (!track) {
+      state.textContent = "Nothing playing";
+      box.append(state);
+      box.dataset.state = "empty";
+      return;
+    }
+    const playback = playbackFor(track);
+    const status = queue.playing ? "Playing" : this._audioTrack === track || this._embedTrack === track ? "Paused" : "Ready";
+    state.textContent = status;
+    box.dataset.state = status.toLowerCase();
+    const name = document.createElement("span");
+    name.className = "np-track";
+    name.textContent = `${track.title} — ${track.artist}`;
+    box.append(state, " ", name);
+    if (playback.href && playback.kind !== "audio") box.append(openLink(playback.href, track));
+  }
+
+  _renderProgress() {
+    const { audio, seek, time } = this.el;
+    if (!seek) return;
+    const active = this._audioTrack !== null && this._audioTrack === this.queue.current && Number.isFinite(audio.duration);
+    seek.disabled = !active;
+    if (!this._seeking) seek.value = active && audio.duration > 0 ? String(Math.round((audio.currentTime / audio.duration) * 1000)) : "0";
+    if (time) time.textContent = active ? `${clock(audio.currentTime)} / ${clock(audio.duration)}` : "";
+  }
+}
+
+function trackRow(track, index) {
+  const playback = playbackFor(track);
+  const row = document.createElement("li");
+  row.className = "track";
+  row.dataset.index = String(index);
+  row.dataset.kind = playback.kind;
+
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "track-play";
+  const title = document.createElement("span");
+  title.className = "track-title";
+  title.textContent = track.title;
+  const artist = document.createElement("span");
+  artist.className = "track-artist";
+  artist.textContent = ` — ${track.artist}`;
+  button.append(title, artist);
+  button.setAttribute("aria-label", `${playback.kind === "link" ? "Open" : "Play"} ${track.title} by ${track.artist}`);
+  row.append(button);
+
+  if (KIND_NAMES[playback.kind] && playback.kind !== "link") {
+    const kind = document.createElement("span");
+    kind.className = "track-kind";
+    kind.textContent = KIND_NAMES[playback.kind];
+    row.append(kind);
+  }
+  if (playback.href) row.append(openLink(playback.href, track));
+  return row;
+}
+
+function openLink(href, track) {
+  const link = document.createElement("a");
+  link.className = "open-link";
+  link.href = href;
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  link.textContent = "Open ↗";
+  link.setAttribute("aria-label", `Open ${track.title} by ${track.artist} in a new tab`);
+  return link;
+}
+
+function clock(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "0:00";
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+/** The mood history list, newest first. */
+export function renderHistory(listElement, entries) {
+  if (!entries.length) {
+    const empty = document.createElement("li");
+    empty.className = "history-empty";
+    empty.textContent = "No mood yet.";
+    listElement.replaceChildren(empty);
+    return;
+  }
+  listElement.replaceChildren(...entries.map((entry) => {
+    const item = document.createElement("li");
+    item.dataset.mood = entry.mood;
+    const time = document.createElement("time");
+    const date = new Date(entry.at);
+    time.dateTime = date.toISOString();
+    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const mood = document.createElement("span");
+    mood.className = "history-mood";
+    mood.textContent = emotionName(entry.mood) + (entry.locked ? " (playlist locked)" : "");
+    item.append(time, mood);
+    return item;
+  }));
+}

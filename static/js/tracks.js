@@ -1,0 +1,70 @@
+// How a track can be played, decided from its links alone (pure; no DOM).
+//
+//   audio    a same-origin file for <audio>
+//   youtube  a YouTube video, embedded from youtube-nocookie.com
+//   spotify  a Spotify track/playlist/album, embedded from open.spotify.com
+//   link     any other web link: opened in a new tab ("Open ↗")
+//   none     nothing usable
+
+const YOUTUBE_HOSTS = new Set(["youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"]);
+const YOUTUBE_ID = /^[A-Za-z0-9_-]{11}$/;
+const SPOTIFY_PATH = /^\/(?:intl-[a-z]{2}(?:-[a-z]{2})?\/)?(track|playlist|album)\/([A-Za-z0-9]{22})\/?$/i;
+
+/** The URL as a normalised string if it is an absolute http(s) link, else null. */
+export function safeWebUrl(value) {
+  if (typeof value !== "string" || !/^https?:\/\//i.test(value)) return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A same-origin path ("/music/sad/x.wav") for <audio>, else null. */
+export function safeAudioPath(value) {
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) {
+    return null;
+  }
+  return value;
+}
+
+/** The video id of a YouTube watch link (youtube.com/watch?v=ID, youtu.be/ID), else null. */
+export function youtubeId(value) {
+  const href = safeWebUrl(value);
+  if (!href) return null;
+  const url = new URL(href);
+  const host = url.hostname.toLowerCase();
+  let id = null;
+  if (YOUTUBE_HOSTS.has(host) && url.pathname === "/watch") id = url.searchParams.get("v");
+  else if (host === "youtu.be") id = url.pathname.slice(1).replace(/\/$/, "");
+  return id && YOUTUBE_ID.test(id) ? id : null;
+}
+
+/** The embed URL for an open.spotify.com track/playlist/album link, else null. */
+export function spotifyEmbedUrl(value) {
+  const href = safeWebUrl(value);
+  if (!href) return null;
+  const url = new URL(href);
+  if (url.hostname.toLowerCase() !== "open.spotify.com") return null;
+  const match = SPOTIFY_PATH.exec(url.pathname);
+  return match ? `https://open.spotify.com/embed/${match[1].toLowerCase()}/${match[2]}` : null;
+}
+
+/**
+ * @param {{url?: string|null, audio?: string|null}} track
+ * @returns {{kind: "audio", src: string, href: string|null}
+ *         | {kind: "youtube"|"spotify", embedUrl: string, href: string}
+ *         | {kind: "link", href: string} | {kind: "none"}}
+ */
+export function playbackFor(track) {
+  const href = safeWebUrl(track?.url);
+  const audio = safeAudioPath(track?.audio);
+  if (audio) return { kind: "audio", src: audio, href };
+  if (!href) return { kind: "none" };
+  const video = youtubeId(href);
+  if (video) return { kind: "youtube", embedUrl: `https://www.youtube-nocookie.com/embed/${video}?autoplay=1`, href };
+  const spotify = spotifyEmbedUrl(href);
+  if (spotify) return { kind: "spotify", embedUrl: spotify, href };
+  return { kind: "link", href };
+}

@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { EMOTIONS, MoodSmoother } from "../../static/js/mood.js";
+
+const HAPPY = { angry: 0.05, happy: 0.8, neutral: 0.1, sad: 0.05 };
+const SAD = { angry: 0.05, happy: 0.1, neutral: 0.05, sad: 0.8 };
+const NEUTRAL = { angry: 0.05, happy: 0.05, neutral: 0.85, sad: 0.05 };
+
+/** Feeds `frames` at `stepMs` apart from `startMs`; returns every reading. */
+function feed(smoother, frames, { startMs = 0, stepMs = 200 } = {}) {
+  return frames.map((probabilities, i) => smoother.update(probabilities, startMs + i * stepMs));
+}
+
+describe("MoodSmoother: smoothing", () => {
+  it("starts from the first face's probabilities, with the top class as label", () => {
+    const reading = new MoodSmoother().update(HAPPY, 0);
+    assert.equal(reading.label, "happy");
+    assert.equal(reading.faceVisible, true);
+    assert.ok(Math.abs(reading.confidence - 0.8) < 1e-9);
+    assert.deepEqual(Object.keys(reading.probabilities), [...EMOTIONS]);
+  });
+
+  it("moves the probabilities only part of the way towards a new frame", () => {
+    const smoother = new MoodSmoother({ alpha: 0.25 });
+    smoother.update(HAPPY, 0);
+    const reading = smoother.update(SAD, 200);
+    assert.ok(Math.abs(reading.probabilities.sad - (0.05 + 0.25 * 0.75)) < 1e-9);
+    assert.ok(reading.probabilities.happy > reading.probabilities.sad);
+  });
+
+  it("does not flip the label on alternating frames", () => {
+    const smoother = new MoodSmoother();
+    const frames = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? HAPPY : SAD));
+    const labels = new Set(feed(smoother, frames).map((reading) => reading.label));
+    assert.deepEqual([...labels], ["happy"]);
+  });
+
+  it("does not flip the label on a single odd frame among steady ones", () => {
+    const smoother = new MoodSmoother();
+    const frames = [HAPPY, HAPPY, HAPPY, SAD, HAPPY, HAPPY, NEUTRAL, HAPPY, HAPPY];
+    assert.ok(feed(smoother, frames).every((reading) => reading.label === "happy"));
+  });
+
+  it("does follow a lasting change of expression within about a second", () => {
+    const smoother = new MoodSmoother();
+    feed(smoother, Array(10).fill(HAPPY));
+    const readings = feed(smoother, Array(10).fill(SAD), { startMs: 2000 });
+    const firstSad = readings.findIndex((reading) => reading.label === "sad");
+    assert.ok(firstSad > 0 && firstSad <= 5, `label turned sad at frame ${firstSad}`);
+    assert.equal(readings.at(-1).label, "sad");
+  });
+
+  it("ignores missing or malformed values instead of failing", () => {
+    const smoother = new MoodSmoother();
+    const reading = smoother.update({ happy: "0.7", sad: null, angry: Number.NaN }, 0);
+    assert.equal(reading.label, "happy");
+    assert.equal(reading.probabilities.sad, 0);
+    assert.equal(smoother.update({ angry: 0, happy: 0, neutral: 0, sad: 0 }, 200).faceVisible, false);
+  });
+});
+
+describe("MoodSmoother: no face", () => {
+  it("keeps the label through a short gap while the bars fade", () => {
+    const smoother = new MoodSmoother({ noFaceMs: 1000 });
+    feed(smoother, Array(5).fill(HAPPY)); // last face at 800 ms
+    const gap = smoother.update(null, 1300);
+    assert.equal(gap.label, "happy");
+    assert.equal(gap.faceVisible, false);
+    assert.ok(gap.probabilities.happy < 0.8 && gap.probabilities.happy > 0, "fading, not gone");
+    const later = smoother.update(null, 1600);
+    assert.ok(later.probabilities.happy < gap.probabilities.happy, "keeps fading");
+  });
+
+  it("reports no face after about a second without one", () => {
+    const smoother = new MoodSmoother({ noFaceMs: 1000 });
+    feed(smoother, Array(5).fill(HAPPY));
+    const reading = smoother.update(null, 1800);
+    assert.equal(reading.label, null);
+    assert.equal(reading.confidence, null);
+    assert.ok(Object.values(reading.probabilities).every((value) => value === 0));
+  });
+
+  it("starts afresh when a face comes back after the gap", () => {
+    const smoother = new MoodSmoother({ noFaceMs: 1000 });
+    feed(smoother, Array(5).fill(HAPPY));
+    smoother.update(null, 2000);
+    const reading = smoother.update(SAD, 2200);
+    assert.equal(reading.label, "sad");
+    assert.ok(Math.abs(reading.probabilities.sad - 0.8) < 1e-9);
+  });
+
+  it("keeps the stable mood while no face is seen (the music keeps going)", () => {
+    const smoother = new MoodSmoother({ holdMs: 1000 });
+    feed(smoother, Array(8).fill(HAPPY));
+    assert.equal(smoother.stableMood, "happy");
+    const reading = smoother.update(null, 10000);
+    assert.equal(reading.label, null);
+    assert.equal(reading.stableMood, "happy");
+  });
+});
+
+describe("MoodSmoother: stable mood", () => {
+  it("adopts the first mood only once it has held for holdMs", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000 });
+    const readings = feed(smoother, Array(20).fill(HAPPY)); // 0 … 3800 ms
+    const changed = readings.filter((reading) => reading.moodChanged);
+    assert.equal(changed.length, 1);
+    const at = readings.indexOf(changed[0]) * 200;
+    assert.equal(at, 3000);
+    assert.ok(readings.slice(0, 15).every((reading) => reading.stableMood === null));
+    assert.equal(readings.at(-1).stableMood, "happy");
+  });
+
+  it("reports the mood it is waiting on and how far along", () => {
+    const smoother = new MoodSmoother({ holdMs: 2000 });
+    const readings = feed(smoother, Array(6).fill(SAD));
+    assert.equal(readings[5].pendingMood, "sad");
+    assert.ok(Math.abs(readings[5].holdProgress - 0.5) < 1e-9);
+  });
+
+  it("changes the mood only after the new expression held for holdMs", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000 });
+    feed(smoother, Array(20).fill(HAPPY));
+    assert.equal(smoother.stableMood, "happy");
+    const readings = feed(smoother, Array(30).fill(SAD), { startMs: 4000 });
+    const labelAt = readings.findIndex((reading) => reading.label === "sad");
+    const changeAt = readings.findIndex((reading) => reading.moodChanged);
+    assert.ok(changeAt > labelAt, "the label changes first, the mood later");
+    assert.equal(readings[changeAt].stableMood, "sad");
+    assert.ok(readings.slice(0, changeAt).every((reading) => reading.stableMood === "happy"));
+    // The hold counts from when sad took the lead, so the switch comes ~holdMs after it.
+    const leadAt = readings.findIndex((reading) => reading.probabilities.sad > reading.probabilities.happy);
+    assert.ok((changeAt - leadAt) * 200 >= 3000);
+    assert.ok((changeAt - leadAt) * 200 <= 3200);
+    assert.equal(readings.filter((reading) => reading.moodChanged).length, 1);
+  });
+
+  it("does not change the mood when the new expression is shorter than holdMs", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000 });
+    feed(smoother, Array(20).fill(HAPPY));
+    const frames = [...Array(12).fill(SAD), ...Array(20).fill(HAPPY)]; // 2.4 s of sad
+    const readings = feed(smoother, frames, { startMs: 4000 });
+    assert.ok(readings.some((reading) => reading.label === "sad"));
+    assert.ok(readings.every((reading) => reading.stableMood === "happy" && !reading.moodChanged));
+  });
+
+  it("never changes the mood on flickering input", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000 });
+    const frames = Array.from({ length: 100 }, (_, i) => (i % 2 ? SAD : HAPPY));
+    const moods = feed(smoother, frames).filter((reading) => reading.moodChanged).map((r) => r.stableMood);
+    assert.deepEqual(moods, ["happy"]);
+  });
+
+  it("holdMs 0 switches as soon as the label does", () => {
+    const smoother = new MoodSmoother({ holdMs: 0 });
+    assert.equal(smoother.update(NEUTRAL, 0).moodChanged, true);
+    assert.equal(smoother.stableMood, "neutral");
+  });
+
+  it("adoptMood sets the stable mood at once (a photo was read)", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000 });
+    smoother.adoptMood("sad");
+    const reading = smoother.update(SAD, 0);
+    assert.equal(reading.stableMood, "sad");
+    assert.equal(reading.moodChanged, false);
+    assert.equal(reading.pendingMood, null);
+  });
+
+  it("rejects a nonsensical alpha", () => {
+    assert.throws(() => new MoodSmoother({ alpha: 0 }), RangeError);
+    assert.throws(() => new MoodSmoother({ alpha: 1.5 }), RangeError);
+  });
+});

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { playbackFor, safeAudioPath, safeWebUrl, spotifyEmbedUrl, youtubeId } from "../../static/js/tracks.js";
+
+describe("tracks: links", () => {
+  it("accepts only absolute http(s) links", () => {
+    assert.equal(safeWebUrl("https://example.com/a?b=1"), "https://example.com/a?b=1");
+    assert.equal(safeWebUrl("http://example.com"), "http://example.com/");
+    for (const bad of ["javascript:alert(1)", "data:text/html,x", "//evil.com", "/music/x.wav", " https://x.com", null, 42]) {
+      assert.equal(safeWebUrl(bad), null, String(bad));
+    }
+  });
+
+  it("accepts only same-origin audio paths", () => {
+    assert.equal(safeAudioPath("/music/sad/x.wav"), "/music/sad/x.wav");
+    for (const bad of ["//evil.com/x.wav", "https://evil.com/x.wav", "music/x.wav", "/\\evil.com", null]) {
+      assert.equal(safeAudioPath(bad), null, String(bad));
+    }
+  });
+
+  it("finds YouTube video ids in watch and youtu.be links only", () => {
+    assert.equal(youtubeId("https://www.youtube.com/watch?v=dQw4w9WgXcQ"), "dQw4w9WgXcQ");
+    assert.equal(youtubeId("https://youtube.com/watch?list=x&v=dQw4w9WgXcQ&t=3"), "dQw4w9WgXcQ");
+    assert.equal(youtubeId("https://m.youtube.com/watch?v=dQw4w9WgXcQ"), "dQw4w9WgXcQ");
+    assert.equal(youtubeId("https://youtu.be/dQw4w9WgXcQ"), "dQw4w9WgXcQ");
+    assert.equal(youtubeId("https://www.youtube.com/results?search_query=Metallica+Enter+Sandman"), null);
+    assert.equal(youtubeId("https://www.youtube.com/watch?v=bad"), null);
+    assert.equal(youtubeId("https://www.youtube.com.evil.com/watch?v=dQw4w9WgXcQ"), null);
+  });
+
+  it("builds Spotify embed links for tracks and playlists", () => {
+    assert.equal(spotifyEmbedUrl("https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT?si=abc"),
+      "https://open.spotify.com/embed/track/4cOdK2wGLETKBW3PvgPWqT");
+    assert.equal(spotifyEmbedUrl("https://open.spotify.com/playlist/37i9dQZF1DXdPec7aLTmlC"),
+      "https://open.spotify.com/embed/playlist/37i9dQZF1DXdPec7aLTmlC");
+    assert.equal(spotifyEmbedUrl("https://open.spotify.com/search/happy"), null);
+    assert.equal(spotifyEmbedUrl("https://spotify.evil.com/track/4cOdK2wGLETKBW3PvgPWqT"), null);
+  });
+});
+
+describe("tracks: playbackFor", () => {
+  it("prefers a local audio file", () => {
+    assert.deepEqual(playbackFor({ audio: "/music/happy/a.mp3", url: "https://youtu.be/dQw4w9WgXcQ" }),
+      { kind: "audio", src: "/music/happy/a.mp3", href: "https://youtu.be/dQw4w9WgXcQ" });
+  });
+
+  it("embeds YouTube watch links from youtube-nocookie.com with autoplay", () => {
+    const playback = playbackFor({ url: "https://www.youtube.com/watch?v=dQw4w9WgXcQ", audio: null });
+    assert.equal(playback.kind, "youtube");
+    assert.equal(playback.embedUrl, "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1");
+  });
+
+  it("embeds Spotify", () => {
+    assert.equal(playbackFor({ url: "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT" }).kind, "spotify");
+  });
+
+  it("opens anything else as a link, and refuses unsafe links", () => {
+    assert.deepEqual(playbackFor({ url: "https://www.youtube.com/results?search_query=x", audio: null }),
+      { kind: "link", href: "https://www.youtube.com/results?search_query=x" });
+    assert.deepEqual(playbackFor({ url: "javascript:alert(1)", audio: null }), { kind: "none" });
+    assert.deepEqual(playbackFor({}), { kind: "none" });
+  });
+});
