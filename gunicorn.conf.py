@@ -37,7 +37,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MODEL_LOADING", "background")  # /healthz answers 503 until ready
 
-# Access log with status and timing only; frames are never logged.
+# Access log: method, path (no query string), status, size and time; never
+# request bodies, so frames never reach a log.
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms'
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s bytes %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

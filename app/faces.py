@@ -8,7 +8,6 @@ reports truncated files instead of returning half an image.
 
 import io
 import threading
-import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -17,7 +16,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.rejection import Rejected
 
-ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Only these decoders ever see an upload (Pillow's JPEG decoder also opens MPO,
+# the JPEG variant some phones write).
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
 # forehead); widening the box by this much per side frames faces the same way.
@@ -52,14 +53,14 @@ def decode_image(data, max_pixels, grayscale=True):
     if not data:
         raise ImageRejected("empty_image", "the image file is empty", 400)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        # Pillow's own bomb limit only warns below 2× its size; the pixel check
+        # in _decode_opened (far lower) is the one that refuses.
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise ImageRejected(
             "unsupported_media_type", "not a JPEG, PNG or WebP image", 415
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise _too_many_pixels(max_pixels) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected("invalid_image", f"cannot read the image: {exc}", 400) from None
@@ -68,23 +69,30 @@ def decode_image(data, max_pixels, grayscale=True):
 
 
 def _decode_opened(image, max_pixels, grayscale):
-    if image.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(
-            "unsupported_media_type", f"{image.format} images are not accepted; "
-            "send JPEG, PNG or WebP", 415)
     width, height = image.size
     if width * height > max_pixels:
         raise _too_many_pixels(max_pixels)
     try:
-        if image.format == "JPEG" and grayscale:
+        if image.format in ("JPEG", "MPO") and grayscale:
             image.draft("L", image.size)  # libjpeg decodes luminance only: faster
-        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways
+        image = _upright(image)
         pixels = np.asarray(image.convert("L" if grayscale else "RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRejected("invalid_image", f"the image is truncated or corrupt: {exc}", 400) from None
     if pixels.size == 0:
         raise ImageRejected("invalid_image", "the image has no pixels", 400)
     return pixels
+
+
+def _upright(image):
+    """Turn phone photos (stored sideways, with an EXIF orientation) upright.
+
+    EXIF is only metadata: a broken block must not cost the user the photo.
+    """
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # Pillow raises struct.error, TypeError, KeyError… on malformed tags
+        return image
 
 
 def _too_many_pixels(max_pixels):
@@ -109,9 +117,11 @@ class FaceDetector:
 
     def detect(self, grey):
         """Faces in a grey uint8 image, largest first, in the image's own pixel coordinates."""
-        scale = min(1.0, DETECT_MAX_WIDTH / grey.shape[1])
-        small = grey if scale == 1.0 else cv2.resize(
-            grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        height, width = grey.shape[:2]
+        scale = min(1.0, DETECT_MAX_WIDTH / width)
+        # At least one pixel high, even for a panorama thousands of pixels wide.
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = grey if scale == 1.0 else cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
         min_side = max(20, int(min(small.shape[:2]) * MIN_FACE_FRACTION))
         found = self._cascade().detectMultiScale(
             small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))

@@ -6,7 +6,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask
+import io
+
+from flask import Flask, Request
 
 from app import api, errors, media, pages
 from app.analysis import FrameAnalyzer
@@ -19,6 +21,18 @@ from app.playlists import PlaylistService, load_catalog
 from app.security import add_security_headers
 
 log = logging.getLogger("moodtunes")
+
+
+class InMemoryRequest(Request):
+    """Uploads stay in memory, however large: frames must never touch the disk.
+
+    Werkzeug spools uploads over 500 KB to a temporary file; MAX_CONTENT_LENGTH
+    bounds what this keeps in memory instead.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        return io.BytesIO()
 
 
 @dataclass
@@ -47,6 +61,7 @@ def create_app(test_config=None):
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.request_class = InMemoryRequest
     app.config.update(finalize({**from_environment(), **(test_config or {})}))
     _configure_logging(app.config["LOG_LEVEL"])
 
