@@ -1,12 +1,11 @@
 """The application factory: configuration, services loaded once, blueprints."""
 
+import io
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import io
 
 from flask import Flask, Request
 

@@ -4,9 +4,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
-import sys
 from pathlib import Path
 
 import pytest

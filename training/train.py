@@ -35,9 +35,7 @@ Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
 
 # %%
 import argparse
-import json
 import os
-import shutil
 import sys
 import time
 from datetime import datetime, timezone

@@ -2,7 +2,6 @@
 and a fake camera playing a real face video."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
