@@ -69,7 +69,7 @@ def class_counts(files):
     return {label: len(paths) for label, paths in files.items()}
 
 
-def image_folder_dataset(root, input_size, channels, batch_size, **options):
+def image_folder_dataset(root, input_size, channels, batch_size, label_mode="int", **options):
     """`keras.utils.image_dataset_from_directory` with the app's labels and resizing.
 
     Images are resized with area interpolation, the same as the server's face crops.
@@ -79,7 +79,7 @@ def image_folder_dataset(root, input_size, channels, batch_size, **options):
     return keras.utils.image_dataset_from_directory(
         root,
         labels="inferred",
-        label_mode="int",
+        label_mode=label_mode,
         class_names=list(LABELS),
         color_mode="grayscale" if channels == 1 else "rgb",
         image_size=tuple(input_size),

@@ -91,6 +91,9 @@ def parse_args(argv=None):
     parser.add_argument("--fine-tune-from", type=int, default=2, choices=range(1, 6),
                         metavar="BLOCK", help="unfreeze VGG16 blocks BLOCK..5 (default: 2)")
     parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--label-smoothing", type=float, default=0.1,
+                        help="soften the one-hot targets: FER-2013's labels are noisy (default: 0.1)")
+    parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy")
     parser.add_argument("--seed", type=int, default=1337)
@@ -175,9 +178,9 @@ def make_augmentation(seed):
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),  # ±15°
-            layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed),
-            layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=seed),
+            layers.RandomRotation(0.05, fill_mode="nearest", seed=seed),  # ±18°
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
+            layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=seed),
             layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
             layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
         ],
@@ -191,7 +194,7 @@ def make_datasets(folder, args):
     # Unbatched so the decoded images can be cached once and reshuffled every epoch.
     train_ds, val_ds = image_folder_dataset(
         folder, (args.img_size, args.img_size), channels=1, batch_size=None,
-        validation_split=args.val_fraction, subset="both", seed=args.seed, shuffle=True,
+        label_mode="categorical", validation_split=args.val_fraction, subset="both", seed=args.seed, shuffle=True,
     )
     augment = make_augmentation(args.seed)
     train_ds = (
@@ -231,7 +234,7 @@ if __name__ == "__main__":
 
 
 # %%
-def make_model(input_size, net_size, weights, num_classes):
+def make_model(input_size, net_size, weights, num_classes, dropout=0.5):
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = inputs
     if net_size != input_size:
@@ -245,7 +248,7 @@ def make_model(input_size, net_size, weights, num_classes):
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(256, activation="relu", name="head_dense")(x)
-    x = layers.Dropout(0.4, name="head_dropout")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
     return keras.Model(inputs, outputs, name="moodtunes_vgg16"), base
 
@@ -269,7 +272,8 @@ def set_trainable_blocks(base, first_block):
 
 
 if __name__ == "__main__":
-    model, base = make_model(args.img_size, args.net_size, resolve_weights(args.weights), len(LABELS))
+    model, base = make_model(args.img_size, args.net_size, resolve_weights(args.weights),
+                             len(LABELS), args.dropout)
     log(f"model: {model.count_params():,} parameters, input {args.img_size}×{args.img_size} grey, "
         f"VGG16 at {args.net_size}×{args.net_size}")
 
@@ -326,10 +330,10 @@ def fine_tune_schedule(peak_lr, steps_per_epoch, epochs):
     )
 
 
-def compile_for(model, optimizer):
+def compile_for(model, optimizer, label_smoothing):
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
 
@@ -340,7 +344,7 @@ if __name__ == "__main__":
     if args.head_epochs and not head_done.exists():
         log(f"phase 1: head only, {args.head_epochs} epoch(s) at lr {args.head_lr}")
         base.trainable = False
-        compile_for(model, keras.optimizers.Adam(args.head_lr))
+        compile_for(model, keras.optimizers.Adam(args.head_lr), args.label_smoothing)
         model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs,
                   class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir),
                   shuffle=False, verbose=verbose)
@@ -354,7 +358,7 @@ if __name__ == "__main__":
     set_trainable_blocks(base, args.fine_tune_from)
     steps = int(train_ds.cardinality())
     compile_for(model, keras.optimizers.AdamW(
-        fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4))
+        fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4), args.label_smoothing)
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                   class_weight=class_weight,
@@ -378,8 +382,8 @@ if __name__ == "__main__":
 # %%
 def predict_labels(model, dataset):
     y_true, y_pred = [], []
-    for images, labels in dataset:
-        y_true.append(labels.numpy())
+    for images, one_hot in dataset:
+        y_true.append(np.argmax(one_hot.numpy(), axis=1))
         y_pred.append(np.argmax(model.predict_on_batch(images), axis=1))
     return np.concatenate(y_true), np.concatenate(y_pred)
 
