@@ -176,3 +176,22 @@ def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page
     page.wait_for_selector("body[data-playlist-mood=happy]", timeout=5_000)
     assert "happy" in page.inner_text("#mood-history").lower()
     assert errors == []
+
+
+def test_absent_camera_explains_and_keeps_the_upload(playwright_instance, chromium_path, server,
+                                                     artifacts):
+    browser = launch(playwright_instance, chromium_path)  # no fake device: no camera at all
+    try:
+        context = browser.new_context()
+        context.grant_permissions(["camera"], origin=server)
+        errors = ConsoleErrors()
+        page = errors.watch(context.new_page())
+        page.goto(server)
+        page.click("#start-camera")
+        page.wait_for_selector("body[data-camera=absent]", timeout=10_000)
+        assert "no camera" in page.inner_text("#camera-status").lower()
+        assert page.is_visible("#upload-input")
+        page.screenshot(path=str(artifacts / "absent.png"), full_page=True)
+        assert errors == []
+    finally:
+        browser.close()
