@@ -503,23 +503,31 @@ def freeze_classifier(model):
     return model
 
 
-def variant_detector(min_fraction=None, scale_factor=1.1):
-    """app.faces.FaceDetector with detect()'s constants as parameters (same code otherwise)."""
-    import cv2
+def variant_detector(min_fraction=None, scale_factor=None):
+    """app.faces.FaceDetector running its own detect(), with other Haar parameters.
 
+    Only the cascade call is intercepted, so the app's resize and box mapping stay as they are.
+    """
     from app import faces
 
+    class Cascade:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):  # empty() and anything else: the real cascade's
+            return getattr(self.inner, name)
+
+        def detectMultiScale(self, image, scaleFactor, minNeighbors, minSize):  # noqa: N802
+            if min_fraction is not None:
+                side = max(20, int(min(image.shape[:2]) * min_fraction))
+                minSize = (side, side)
+            return self.inner.detectMultiScale(
+                image, scaleFactor=scale_factor or scaleFactor, minNeighbors=minNeighbors,
+                minSize=minSize)
+
     class ParamDetector(faces.FaceDetector):
-        def detect(self, grey):
-            scale = min(1.0, faces.DETECT_MAX_WIDTH / grey.shape[1])
-            small = grey if scale == 1.0 else cv2.resize(
-                grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            fraction = faces.MIN_FACE_FRACTION if min_fraction is None else min_fraction
-            min_side = max(20, int(min(small.shape[:2]) * fraction))
-            found = self._cascade().detectMultiScale(
-                small, scaleFactor=scale_factor, minNeighbors=5, minSize=(min_side, min_side))
-            boxes = [faces.FaceBox(*(int(round(v / scale)) for v in box)) for box in found]
-            return sorted(boxes, key=lambda b: b.area, reverse=True)
+        def _cascade(self):
+            return Cascade(super()._cascade())
 
     return ParamDetector()
 
@@ -537,7 +545,7 @@ def build_variant(name, model_path, threads):
     detector = FaceDetector()
     if "minface15" in parts or "sf12" in parts:
         detector = variant_detector(0.15 if "minface15" in parts else None,
-                                    1.2 if "sf12" in parts else 1.1)
+                                    1.2 if "sf12" in parts else None)
     return FrameAnalyzer(detector, model, DEFAULTS["MAX_IMAGE_PIXELS"])
 
 
@@ -1116,8 +1124,14 @@ def main(argv=None):
     del analyzer, model, keras_model
     for variant in args.variants:
         progress(f"(a) variant {variant} …")
-        summary, emotions = run_ours(build_variant(variant, model_path, args.threads),
-                                     frames, args.warmup, ours_flops)
+        try:
+            summary, emotions = run_ours(build_variant(variant, model_path, args.threads),
+                                         frames, args.warmup, ours_flops)
+        except Exception as exc:
+            failed = True
+            progress(f"(a) variant {variant} failed: {type(exc).__name__}: {exc}")
+            report["pipelines"][f"ours_inprocess[{variant}]"] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
         if "a" in args.only:
             summary["same_emotion_as_a"] = round(
                 sum(e[0] == b[0] for e, b in zip(emotions, base_emotions)) / len(frames), 3)
