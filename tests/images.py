@@ -1,6 +1,7 @@
 """Test images: real faces that packages ship or ../shared holds, encoded in memory."""
 
 import io
+import os
 from pathlib import Path
 
 import cv2
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared data folder sits beside the project; SHARED_DIR points elsewhere.
+SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 FROWN_VIDEO = SHARED / "data" / "webcam" / "frown.avi"
 
 
