@@ -2,17 +2,13 @@
 and a fake camera playing a real face video."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import wave
 from pathlib import Path
 
 import cv2
 import pytest
 
+from bench.soak import start_server
 from tests.bundles import make_tiny_bundle
 from tests.images import FROWN_VIDEO
 
@@ -88,51 +84,18 @@ def music_dir(tmp_path_factory):
     return root
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(url, process, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server not ready after {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, music_dir):
     """The real server: gunicorn with the project's config on a free loopback port."""
     model = SHIPPED_MODEL
     if not model.exists():  # before a model is trained; the page works the same
         model = make_tiny_bundle(tmp_path_factory.mktemp("model") / "tiny.keras")
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    env = {**os.environ, "BIND": f"127.0.0.1:{port}", "MODEL_PATH": str(model),
-           "MUSIC_DIR": str(music_dir)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = start_server(log_path, model=model, extra_env={"MUSIC_DIR": str(music_dir)})
     try:
-        wait_until_ready(url, process)
-        yield url
+        yield f"http://{server.host}:{server.port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
