@@ -1,0 +1,140 @@
+"""Average several trained bundles into one model bundle.
+
+    python -m training.ensemble --models models/a.keras models/b.keras \
+        --data ../shared/data/fer4 --out models/moodtunes_vgg16.keras [--flip-average auto]
+
+Models trained from different starts (input sizes, seeds) make different
+mistakes; averaging their probabilities usually beats each of them. The
+members must share labels and input. Whether the ensemble (and mirrored-face
+averaging on top) is kept is judged on the same seeded validation split of
+`--data` that `training.train` carves out (same --seed and --val-fraction),
+never on the test set.
+"""
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+from keras import layers
+
+from app.bundle import BundleError, read_metadata, write_bundle
+from app.emotions import LABELS
+from training.dataset import image_folder_dataset
+from training.metrics import classification_report
+from training.train import predict_labels, train_folder, with_flip_average
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training.ensemble",
+                                     description="Average trained bundles into one bundle.")
+    parser.add_argument("--models", nargs="+", type=Path, required=True, help="bundles to average")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="the training data folder, for its validation split")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--flip-average", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("--models needs at least two bundles")
+    return args
+
+
+def log(message):
+    print(f"[ensemble {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def load_members(paths):
+    members = []
+    for path in paths:
+        metadata = read_metadata(path)
+        model = keras.saving.load_model(path, compile=False)
+        members.append((plain_model(model, metadata), metadata))
+    shapes = {(tuple(m["input_size"]), m["channels"]) for _, m in members}
+    if len(shapes) != 1:
+        raise BundleError(f"members take different inputs: {sorted(shapes)}")
+    return members
+
+
+def plain_model(model, metadata):
+    """A member without its own mirrored-face averaging: the ensemble decides on that once."""
+    if not metadata.get("training", {}).get("flip_average"):
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        raise BundleError(f"cannot find the plain model inside {model.name}")
+    return inner[0]
+
+
+def average_models(models):
+    for index, model in enumerate(models):
+        model.name = f"member_{index}"  # names must be unique inside one model
+    inputs = keras.Input(models[0].input_shape[1:], name="face")
+    outputs = layers.Average(dtype="float32", name="ensemble_average")(
+        [model(inputs) for model in models])
+    return keras.Model(inputs, outputs, name="moodtunes_ensemble")
+
+
+def validation_split(args, input_size):
+    _, val_ds = image_folder_dataset(
+        train_folder(args.data), input_size, channels=1, batch_size=None,
+        label_mode="categorical", validation_split=args.val_fraction, subset="both",
+        seed=args.seed, shuffle=True)
+    return val_ds.batch(128).cache()
+
+
+def report(model, val_ds, name):
+    result = classification_report(*predict_labels(model, val_ds), LABELS)
+    log(f"validation, {name}: accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}")
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    try:
+        members = load_members(args.models)
+    except BundleError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    input_size = members[0][1]["input_size"]
+    val_ds = validation_split(args, input_size)
+    for (model, _), path in zip(members, args.models):
+        report(model, val_ds, path.name)
+    ensemble = average_models([model for model, _ in members])
+    chosen, chosen_report = ensemble, report(ensemble, val_ds, "ensemble")
+    flip_average = False
+    if args.flip_average != "off":
+        flipped = with_flip_average(ensemble)
+        flipped_report = report(flipped, val_ds, "ensemble + flip average")
+        if args.flip_average == "on" or flipped_report["accuracy"] > chosen_report["accuracy"]:
+            chosen, chosen_report, flip_average = flipped, flipped_report, True
+    import tensorflow as tf
+
+    metadata = {
+        "labels": list(LABELS),
+        "input_size": input_size,
+        "channels": members[0][1]["channels"],
+        "trained_on": members[0][1]["trained_on"],
+        "metrics": {"validation": chosen_report},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "training": {
+            "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
+            "flip_average": flip_average,
+            "members": [{"file": path.name, **meta.get("training", {}),
+                         "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
+                        for path, (_, meta) in zip(args.models, members)],
+        },
+    }
+    write_bundle(chosen, metadata, args.out)
+    log(f"wrote {args.out} ({time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
