@@ -106,4 +106,5 @@ def _temp_name(path):
     # Same folder (so the rename is atomic), same suffix (Keras insists on .keras).
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(name, 0o644)  # mkstemp's 0600 would hide the model from a server running as another user
     return Path(name)

@@ -27,7 +27,7 @@ from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import image_folder_dataset
 from training.metrics import classification_report
-from training.train import predict_labels, train_folder, with_flip_average
+from training.train import inference_copy, predict_labels, train_folder, with_flip_average
 
 
 def parse_args(argv=None):
@@ -132,7 +132,7 @@ def main(argv=None):
                         for path, (_, meta) in zip(args.models, members)],
         },
     }
-    write_bundle(chosen, metadata, args.out)
+    write_bundle(inference_copy(chosen), metadata, args.out)
     log(f"wrote {args.out} ({time.time() - started:.0f} s)")
 
 
