@@ -415,9 +415,15 @@ def _inference_config(config):
 
 
 def with_flip_average(model):
+    """`model` reading each face and its mirror image, averaging the two.
+
+    Faces and mirrors go through as one batch of twice the size: one call
+    with larger matrix products is faster than two calls on this CPU.
+    """
     inputs = keras.Input(model.input_shape[1:], name="face")
-    mirrored = keras.ops.flip(inputs, axis=2)
-    outputs = layers.Average(dtype="float32", name="flip_average")([model(inputs), model(mirrored)])
+    both = keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)
+    probabilities = keras.ops.reshape(model(both), (2, -1, model.output_shape[-1]))
+    outputs = keras.ops.mean(keras.ops.cast(probabilities, "float32"), axis=0)
     return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
 
 
