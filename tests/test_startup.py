@@ -119,3 +119,20 @@ def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
 def test_background_loading_still_checks_the_bundle_first(make_app, tmp_path):
     with pytest.raises(BundleError, match="missing"):
         make_app(MODEL_LOADING="background", MODEL_PATH=str(tmp_path / "none.keras"))
+
+
+def test_malformed_playlist_catalog_stops_start_up(make_app, tmp_path):
+    from app.playlists import CatalogError
+
+    catalog = tmp_path / "my_playlists.json"
+    catalog.write_text('{"angry": {"match": ')
+    with pytest.raises(CatalogError, match="my_playlists.json: line 1"):
+        make_app(PLAYLISTS_PATH=str(catalog))
+
+
+def test_bad_configuration_value_is_named(make_app, monkeypatch):
+    from app.config import ConfigError
+
+    monkeypatch.setenv("MAX_UPLOAD_MB", "lots")
+    with pytest.raises(ConfigError, match="MAX_UPLOAD_MB='lots'"):
+        make_app()
