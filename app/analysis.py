@@ -33,8 +33,7 @@ class FrameAnalyzer:
         _check(deadline)
 
         mark = time.perf_counter()
-        grey = image if image.ndim == 2 else _to_grey(image)
-        boxes = self.detector.detect(grey)
+        boxes = self.detector.detect(image)
         crops = [crop_face(image, box, self.model.input_size) for box in boxes]
         timing["detect"] = _ms_since(mark)
         _check(deadline)
@@ -70,12 +69,6 @@ class FrameAnalyzer:
 def _check(deadline):
     if deadline is not None and time.perf_counter() > deadline:
         raise DeadlineExceeded()
-
-
-def _to_grey(rgb):
-    import cv2
-
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def _ms_since(start):

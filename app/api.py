@@ -5,7 +5,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from app.analysis import DeadlineExceeded
-from app.errors import ApiError
+from app.rejection import Rejected
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -18,13 +18,13 @@ def _services():
 def predict():
     services = _services()
     if services.analyzer is None:
-        raise ApiError("model_loading", "the model is still loading; try again shortly", 503)
+        raise Rejected("model_loading", "the model is still loading; try again shortly", 503)
     deadline = time.perf_counter() + current_app.config["REQUEST_TIMEOUT_S"]
     data = _uploaded_image()
     try:
         result = services.analyzer.analyze(data, deadline)
     except DeadlineExceeded:
-        raise ApiError("timeout", "the server is too busy to read this frame in time; "
+        raise Rejected("timeout", "the server is too busy to read this frame in time; "
                        "try again", 503) from None
     result["playlist"] = services.playlists.for_emotion(result["emotion"]) if result["emotion"] else None
     return jsonify(result)
@@ -32,15 +32,15 @@ def predict():
 
 def _uploaded_image():
     if not request.mimetype.startswith("multipart/form-data"):
-        raise ApiError(
+        raise Rejected(
             "expected_multipart",
             "send the image as multipart/form-data in a file field named 'image'", 400)
     upload = request.files.get("image")
     if upload is None:
-        raise ApiError("missing_image", "no file field named 'image' in the form", 400)
+        raise Rejected("missing_image", "no file field named 'image' in the form", 400)
     data = upload.read()
     if not data:
-        raise ApiError("empty_image", "the 'image' file is empty", 400)
+        raise Rejected("empty_image", "the 'image' file is empty", 400)
     return data
 
 
@@ -55,4 +55,4 @@ def playlist_for(emotion):
         return jsonify(_services().playlists.for_emotion(emotion))
     except KeyError:
         labels = ", ".join(_services().labels)
-        raise ApiError("unknown_emotion", f"no playlist for {emotion!r}; try one of {labels}", 404) from None
+        raise Rejected("unknown_emotion", f"no playlist for {emotion!r}; try one of {labels}", 404) from None

@@ -14,21 +14,22 @@ class EmotionModel:
     """A loaded bundle. `classify` is safe to call from several threads at once."""
 
     def __init__(self, keras_model, metadata, name):
-        import tensorflow as tf
 
         self.metadata = metadata
         self.name = name
         self.labels = tuple(metadata["labels"])
         self.input_size = tuple(metadata["input_size"])
         self.channels = metadata["channels"]
-        self._keras_model = keras_model
         self._infer = _frozen_inference(keras_model, [None, *self.input_size, self.channels])
 
     @classmethod
-    def load(cls, model_path):
-        """Load and check the bundle at `model_path`; raises BundleError with a clear message."""
+    def load(cls, model_path, metadata=None):
+        """Load and check the bundle at `model_path`; raises BundleError with a clear message.
+
+        `metadata`: what `read_metadata(model_path)` returned, if the caller already checked it.
+        """
         model_path = Path(model_path)
-        metadata = read_metadata(model_path)
+        metadata = metadata or read_metadata(model_path)
         try:
             import keras
 

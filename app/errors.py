@@ -12,10 +12,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api"
 
 
-# Raised by the API's handlers; the core raises subclasses of Rejected.
-ApiError = Rejected
-
-
 def error_response(code, message, status):
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status

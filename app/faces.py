@@ -115,8 +115,9 @@ class FaceDetector:
             self._local.cascade = cv2.CascadeClassifier(self.cascade_path)
         return self._local.cascade
 
-    def detect(self, grey):
-        """Faces in a grey uint8 image, largest first, in the image's own pixel coordinates."""
+    def detect(self, image):
+        """Faces in a grey or RGB uint8 image, largest first, in the image's own pixel coordinates."""
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         height, width = grey.shape[:2]
         scale = min(1.0, DETECT_MAX_WIDTH / width)
         # At least one pixel high, even for a panorama thousands of pixels wide.

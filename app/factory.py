@@ -46,8 +46,8 @@ class Services:
     analyzer: FrameAnalyzer | None = None
     labels: tuple = LABELS
 
-    def load_model(self, config):
-        model = EmotionModel.load(config["MODEL_PATH"])
+    def load_model(self, config, metadata):
+        model = EmotionModel.load(config["MODEL_PATH"], metadata)
         self.analyzer = FrameAnalyzer(FaceDetector(), model, config["MAX_IMAGE_PIXELS"])
         self.model = model
         log.info("model %s loaded (input %s×%s, %s channel(s))",
@@ -67,12 +67,12 @@ def create_app(test_config=None):
     services = Services(PlaylistService(
         load_catalog(app.config["PLAYLISTS_PATH"]), _optional_dir(app.config["MUSIC_DIR"])))
     app.extensions["moodtunes"] = services
+    metadata = read_metadata(app.config["MODEL_PATH"])  # a missing or inconsistent bundle fails now
     if app.config["MODEL_LOADING"] == "background":
-        read_metadata(app.config["MODEL_PATH"])  # a missing or inconsistent bundle fails now
-        threading.Thread(target=_load_or_exit, args=(services, dict(app.config)),
+        threading.Thread(target=_load_or_exit, args=(services, dict(app.config), metadata),
                          name="model-loader", daemon=True).start()
     else:
-        services.load_model(app.config)
+        services.load_model(app.config, metadata)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
@@ -82,9 +82,9 @@ def create_app(test_config=None):
     return app
 
 
-def _load_or_exit(services, config):
+def _load_or_exit(services, config, metadata):
     try:
-        services.load_model(config)
+        services.load_model(config, metadata)
     except BundleError as exc:
         log.critical("MoodTunes cannot start: %s", exc)
         # Exit code 3 is gunicorn's "worker failed to boot": it stops the server

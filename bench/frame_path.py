@@ -23,10 +23,9 @@ through three pipelines, in this order, in one run:
       1-client pass, then (when --clients N > 1) an N-client pass, each over all
       frames. The server is stopped at the end. (b) runs last, with this process idle.
   (a') with --variants: (a) again with a bench-only prototype of an app change (the app is
-      not modified; the prototype wraps or subclasses its objects): `frozen` (classify through
-      the same graph with the weights folded into constants), `minface15` (Haar minSize 15 %
-      of the frame's shorter side instead of 8 %), `sf12` (scaleFactor 1.2); combine with
-      "+", e.g. frozen+minface15. Reported with the share of frames whose top emotion
+      not modified; the prototype wraps or subclasses its objects): `minface15` (Haar minSize
+      15 % of the frame's shorter side instead of 8 %), `sf12` (scaleFactor 1.2); combine with
+      "+", e.g. minface15+sf12. Reported with the share of frames whose top emotion
       matches (a) and the largest probability difference.
 
 Each pipeline is warmed up on --warmup frames (default 10) that are not counted.
@@ -63,7 +62,7 @@ load average says the CPU is busy):
     python bench/frame_path.py --model /tmp/smoke/m.keras --frames 60     # quick smoke run
     python bench/frame_path.py --json > bench/results.json                # one JSON object
     python bench/frame_path.py --only a,c --profile      # cProfile of (a): where time goes
-    python bench/frame_path.py --variants frozen,minface15,frozen+minface15   # app-change prototypes
+    python bench/frame_path.py --variants minface15,sf12,minface15+sf12      # app-change prototypes
     python bench/frame_path.py --clients 4 --server-env OPENCV_FOR_THREADS_NUM=1
 
 Options: --model PATH (default app.config.DEFAULTS["MODEL_PATH"]), --frames N (240),
@@ -82,18 +81,19 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the app and bench/soak.py, when run as `python bench/frame_path.py`
+
+from bench.soak import multipart_body, start_server  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
 DEFAULT_VIDEO = SHARED / "data" / "webcam" / "frown.avi"
 DEFAULT_FER_DIR = SHARED / "data" / "fer4" / "test"
@@ -131,7 +131,7 @@ def parse_args(argv=None):
     parser.add_argument("--only", default="a,b,c", help="pipelines to run, e.g. a,c (default a,b,c)")
     parser.add_argument("--variants", default="",
                         help="also time bench-only prototypes of app changes after (a), e.g. "
-                             "frozen,minface15,frozen+minface15 (see VARIANTS)")
+                             "minface15,sf12,minface15+sf12 (see VARIANTS)")
     parser.add_argument("--fer-tflite", action="store_true",
                         help="also time fer's default use_tflite=True path")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
@@ -440,7 +440,6 @@ def matmul_reference(seconds=1.0, n=1024):
 
 def load_ours(model_path, threads):
     apply_tf_threads(threads)
-    sys.path.insert(0, str(ROOT))
     from app.analysis import FrameAnalyzer
     from app.config import DEFAULTS
     from app.emotion_model import EmotionModel
@@ -486,21 +485,9 @@ def run_ours(analyzer, frames, warmup, flops_per_face, profile=False):
 # They wrap or subclass the app's objects; the app itself is untouched.
 
 VARIANTS = {
-    "frozen": "classify through a frozen graph (weights as constants: the bf16 cast and "
-              "oneDNN's weight reorder happen once, not per call)",
     "minface15": "detect with minSize 15 % of the frame's shorter side (app: 8 %)",
     "sf12": "detect with scaleFactor 1.2 (app: 1.1)",
 }
-
-
-def freeze_classifier(model):
-    """Replace EmotionModel._infer by the same graph with its variables folded into constants."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    frozen = convert_variables_to_constants_v2(model._infer.get_concrete_function())
-    model._infer = lambda x: frozen(tf.convert_to_tensor(x))[0]
-    return model
 
 
 def variant_detector(min_fraction=None, scale_factor=None):
@@ -540,8 +527,6 @@ def build_variant(name, model_path, threads):
 
     parts = name.split("+")
     model = EmotionModel.load(model_path)
-    if "frozen" in parts:
-        freeze_classifier(model)
     detector = FaceDetector()
     if "minface15" in parts or "sf12" in parts:
         detector = variant_detector(0.15 if "minface15" in parts else None,
@@ -744,76 +729,6 @@ def run_fer(pipeline, frames, warmup, flops_per_face):
 # ----------------------------------------------------------------------------------------
 # (b) ours over HTTP
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port, started and stopped here."""
-
-    def __init__(self, model_path, base_env, extra_env, timeout):
-        self.port = free_port()
-        env = {k: v for k, v in base_env.items()}
-        env.update({"BIND": f"127.0.0.1:{self.port}", "MODEL_PATH": str(model_path)})
-        env.update(dict(item.split("=", 1) for item in extra_env))
-        shown = ("BIND", "MODEL_PATH", "WEB_CONCURRENCY", "THREADS", *THREAD_VARS,
-                 *(item.split("=", 1)[0] for item in extra_env))
-        self.env_shown = {k: env[k] for k in dict.fromkeys(shown) if k in env}
-        self.log = tempfile.NamedTemporaryFile(prefix="frame_path_gunicorn_", suffix=".log",
-                                               delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group: stopped as a unit below
-        self._wait_ready(timeout)
-
-    def _wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with status {self.process.returncode}:\n"
-                                   + self.log_tail())
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                response.read()
-                conn.close()
-                if response.status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"gunicorn not ready after {timeout:.0f} s:\n" + self.log_tail())
-
-    def log_tail(self, lines=25):
-        try:
-            return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # gunicorn: graceful shutdown of its workers
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the group this script created
-                self.process.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-
-def multipart(jpeg):
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
-            f"filename=\"frame.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() \
-        + jpeg + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
 class Client:
     """One keep-alive connection posting frames; reconnects if the server closes it."""
 
@@ -886,7 +801,7 @@ def http_pass(port, bodies, clients):
 
 
 def run_http(server, frames, warmup, clients, flops_per_face):
-    bodies = [multipart(f.jpeg) for f in frames]
+    bodies = [multipart_body(f.jpeg) for f in frames]
     # Warm-up over several connections at once so that every worker and thread has its
     # cascade and first request behind it (gunicorn hands a connection to one worker).
     warm_conns = 4
@@ -1065,7 +980,6 @@ def main(argv=None):
     base_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
     threads = configure_threads(args.threads)
-    sys.path.insert(0, str(ROOT))
 
     frames, description = build_frames(args.frames, args.video, args.fer_dir, args.seed)
     if frames is None:
@@ -1108,7 +1022,9 @@ def main(argv=None):
     ours_flops = None
     try:
         analyzer, model = load_ours(model_path, args.threads)
-        keras_model = model._keras_model
+        import keras  # the Keras graph itself, for counting; the app keeps only a frozen one
+
+        keras_model = keras.saving.load_model(model_path, compile=False)
         ours_flops, by_kind = model_flops(keras_model)
         report["flops"]["ours"] = {"per_face": ours_flops, "by_layer_type": by_kind}
         report["model"] = {"path": str(model_path), "name": model.name,
@@ -1174,19 +1090,26 @@ def main(argv=None):
     if "b" in args.only:
         progress("(b) starting gunicorn …")
         server = None
+        env = {"MODEL_PATH": str(model_path), **dict(i.split("=", 1) for i in args.server_env)}
+        log_path = Path(tempfile.mkstemp(prefix="frame_path_gunicorn_", suffix=".log")[1])
         try:
-            server = Server(model_path, base_env, args.server_env, args.server_timeout)
-            report["server_env"] = server.env_shown
+            server = start_server(log_path, extra_env=env, timeout=args.server_timeout,
+                                  base_env=base_env)
+            shown = ("MODEL_PATH", "WEB_CONCURRENCY", "THREADS", *THREAD_VARS, *env)
+            report["server_env"] = {k: env.get(k, base_env.get(k)) for k in dict.fromkeys(shown)
+                                    if k in env or k in base_env}
             progress(f"(b) server ready on 127.0.0.1:{server.port}; posting frames …")
             report["pipelines"]["ours_http"] = run_http(
                 server, frames, args.warmup, args.clients, ours_flops)
         except Exception as exc:
             failed = True
-            progress(f"(b) failed: {exc}")
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+            progress(f"(b) failed: {exc}\n{tail}")
             report["pipelines"]["ours_http"] = {"error": str(exc).splitlines()[0]}
         finally:
             if server is not None:
                 server.stop()
+            log_path.unlink(missing_ok=True)
 
     report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     add_ratios(report)

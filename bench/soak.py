@@ -195,10 +195,14 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180):
-    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port; return once /healthz is 200."""
+def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180, base_env=None):
+    """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port; return once /healthz is 200.
+
+    The server gets `base_env` (default: this process's environment) plus `extra_env`.
+    """
     port = free_port()
-    env = {**os.environ, "BIND": f"127.0.0.1:{port}", **(extra_env or {})}
+    base_env = os.environ if base_env is None else base_env
+    env = {**base_env, "BIND": f"127.0.0.1:{port}", **(extra_env or {})}
     if model:
         env["MODEL_PATH"] = str(Path(model).resolve())
     if workers:

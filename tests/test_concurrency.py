@@ -12,7 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.emotion_model import EmotionModel
-from tests.images import FROWN_VIDEO, astronaut, encode, no_face, two_faces, video_frames
+from tests.images import (
+    FROWN_VIDEO,
+    astronaut,
+    encode,
+    no_face,
+    two_faces,
+    video_frames,
+)
 
 THREADS = 8
 REQUESTS_PER_THREAD = 10

@@ -17,7 +17,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.images import FROWN_VIDEO, astronaut, encode, no_face, two_faces
+from tests.images import (
+    FROWN_VIDEO,
+    astronaut,
+    encode,
+    no_face,
+    two_faces,
+    video_frames,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED_DIRS = {".git", "__pycache__", ".pytest_cache", ".hypothesis"}
@@ -39,18 +46,8 @@ def webcam_frames(count=3):
     """Frames of the shared webcam video as the page sends them (640×480 JPEG), if it is there."""
     if not FROWN_VIDEO.is_file():
         return [encode(cv2.resize(astronaut(), (640, 480)))]
-    capture = cv2.VideoCapture(str(FROWN_VIDEO))
-    frames = []
-    while len(frames) < count:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        frames.append(encode(cv2.resize(rgb[:, 40:680], (640, 480)), quality=90))
-        for _ in range(10):  # spread the frames over the clip
-            capture.grab()
-    capture.release()
-    return frames
+    spread = video_frames(step=11)[:count]  # spread over the clip
+    return [encode(cv2.resize(rgb[:, 40:680], (640, 480)), quality=90) for rgb in spread]
 
 
 def frames_to_post():

@@ -2,7 +2,14 @@
 
 import pytest
 
-from bench.soak import LoadRun, Outcome, SoakError, loopback_address, percentile, summarize
+from bench.soak import (
+    LoadRun,
+    Outcome,
+    SoakError,
+    loopback_address,
+    percentile,
+    summarize,
+)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://127.3.4.5:1", "http://[::1]:8000",

@@ -98,9 +98,9 @@ def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
     release = threading.Event()
     real_load = EmotionModel.load
 
-    def slow_load(path):
+    def slow_load(path, metadata=None):
         release.wait(30)
-        return real_load(path)
+        return real_load(path, metadata)
 
     monkeypatch.setattr(EmotionModel, "load", slow_load)
     client = make_app(MODEL_LOADING="background").test_client()

@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,10 +23,15 @@ import keras
 from keras import layers
 
 from app.bundle import BundleError, read_metadata, write_bundle
-from app.emotions import LABELS
 from training.dataset import image_folder_dataset
-from training.metrics import classification_report
-from training.train import inference_copy, predict_labels, train_folder, with_flip_average
+from training.train import (
+    bundle_metadata,
+    choose_serving_model,
+    inference_copy,
+    log,
+    train_folder,
+    validation_report,
+)
 
 
 def parse_args(argv=None):
@@ -44,10 +48,6 @@ def parse_args(argv=None):
     if len(args.models) < 2:
         parser.error("--models needs at least two bundles")
     return args
-
-
-def log(message):
-    print(f"[ensemble {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def load_members(paths):
@@ -89,12 +89,6 @@ def validation_split(args, input_size):
     return val_ds.batch(128).cache()
 
 
-def report(model, val_ds, name):
-    result = classification_report(*predict_labels(model, val_ds), LABELS)
-    log(f"validation, {name}: accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}")
-    return result
-
-
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
@@ -105,33 +99,16 @@ def main(argv=None):
     input_size = members[0][1]["input_size"]
     val_ds = validation_split(args, input_size)
     for (model, _), path in zip(members, args.models):
-        report(model, val_ds, path.name)
+        validation_report(model, val_ds, path.name)
     ensemble = average_models([model for model, _ in members])
-    chosen, chosen_report = ensemble, report(ensemble, val_ds, "ensemble")
-    flip_average = False
-    if args.flip_average != "off":
-        flipped = with_flip_average(ensemble)
-        flipped_report = report(flipped, val_ds, "ensemble + flip average")
-        if args.flip_average == "on" or flipped_report["accuracy"] > chosen_report["accuracy"]:
-            chosen, chosen_report, flip_average = flipped, flipped_report, True
-    import tensorflow as tf
-
-    metadata = {
-        "labels": list(LABELS),
-        "input_size": input_size,
-        "channels": members[0][1]["channels"],
-        "trained_on": members[0][1]["trained_on"],
-        "metrics": {"validation": chosen_report},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "training": {
-            "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
-            "flip_average": flip_average,
-            "members": [{"file": path.name, **meta.get("training", {}),
-                         "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
-                        for path, (_, meta) in zip(args.models, members)],
-        },
-    }
+    chosen, chosen_report, flip_average = choose_serving_model(ensemble, val_ds, args.flip_average)
+    metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
+        "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
+        "flip_average": flip_average,
+        "members": [{"file": path.name, **meta.get("training", {}),
+                     "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
+                    for path, (_, meta) in zip(args.models, members)],
+    }, channels=members[0][1]["channels"])
     write_bundle(inference_copy(chosen), metadata, args.out)
     log(f"wrote {args.out} ({time.time() - started:.0f} s)")
 

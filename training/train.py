@@ -126,7 +126,8 @@ def running_in_notebook():
 
 
 def log(message):
-    print(f"[train {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    """A progress line tagged with the running command (train, ensemble) and the time."""
+    print(f"[{Path(sys.argv[0]).stem} {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def choose_precision(requested):
@@ -427,16 +428,19 @@ def with_flip_average(model):
     return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
 
 
+def validation_report(model, val_ds, name):
+    report = classification_report(*predict_labels(model, val_ds), LABELS)
+    log(f"validation, {name}: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}")
+    return report
+
+
 def choose_serving_model(model, val_ds, mode):
     """The model to ship (plain or flip-averaged) and its validation report."""
-    plain = classification_report(*predict_labels(model, val_ds), LABELS)
-    log(f"validation: accuracy {plain['accuracy']:.4f}, macro-F1 {plain['macro_f1']:.4f}")
+    plain = validation_report(model, val_ds, "plain")
     if mode == "off":
         return model, plain, False
     averaged_model = with_flip_average(model)
-    averaged = classification_report(*predict_labels(averaged_model, val_ds), LABELS)
-    log(f"validation with flip averaging: accuracy {averaged['accuracy']:.4f}, "
-        f"macro-F1 {averaged['macro_f1']:.4f}")
+    averaged = validation_report(averaged_model, val_ds, "with flip averaging")
     if mode == "on" or averaged["accuracy"] > plain["accuracy"]:
         return averaged_model, averaged, True
     return model, plain, False
@@ -465,25 +469,30 @@ def plot_history(csv_path, out_path):
     plt.close(fig)
 
 
-def bundle_metadata(args, val_report, flip_average, wall_seconds):
+def bundle_metadata(input_size, trained_on, val_report, training, channels=1):
+    """The bundle's JSON (DESIGN.md's contract); `training` says how the model was made."""
     import tensorflow as tf
 
     return {
         "labels": list(LABELS),
-        "input_size": [args.img_size, args.img_size],
-        "channels": 1,
-        "trained_on": str(train_folder(args.data)),
+        "input_size": list(input_size),
+        "channels": channels,
+        "trained_on": trained_on,
         "metrics": {"validation": val_report},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "training": {
-            "command": "python -m training.train " + " ".join(sys.argv[1:]),
-            "wall_time_s": round(wall_seconds),
-            "net_size": args.net_size,
-            "precision": keras.mixed_precision.global_policy().name,
-            "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
-            "flip_average": flip_average,
-        },
+        "training": training,
+    }
+
+
+def training_record(args, flip_average, wall_seconds):
+    return {
+        "command": "python -m training.train " + " ".join(sys.argv[1:]),
+        "wall_time_s": round(wall_seconds),
+        "net_size": args.net_size,
+        "precision": keras.mixed_precision.global_policy().name,
+        "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
+        "flip_average": flip_average,
     }
 
 
@@ -493,7 +502,8 @@ if __name__ == "__main__":
     curve = args.out.with_name(args.out.stem + ".training.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot_history(args.run_dir / "history.csv", curve)
-    write_bundle(inference_copy(serving_model), bundle_metadata(args, val_report, flip_average, time.time() - started),
-                 args.out)
+    metadata = bundle_metadata([args.img_size, args.img_size], str(train_folder(args.data)),
+                               val_report, training_record(args, flip_average, time.time() - started))
+    write_bundle(inference_copy(serving_model), metadata, args.out)
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}, curve {curve.name} "
         f"({(time.time() - started) / 60:.1f} min)")

@@ -10,7 +10,7 @@ import pytest
 
 from bench.soak import start_server
 from tests.bundles import make_tiny_bundle
-from tests.images import FROWN_VIDEO
+from tests.images import video_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -39,23 +39,14 @@ def chromium_path():
 @pytest.fixture(scope="session")
 def y4m_camera(tmp_path_factory):
     """frown.avi as a .y4m file, the format Chromium's fake camera plays."""
-    if not FROWN_VIDEO.is_file():
-        pytest.skip(f"{FROWN_VIDEO} not found: the shared data folder is not beside this clone")
+    frames = video_frames()  # skips, with the reason, when ../shared is absent
+    height, width = frames[0].shape[:2]
     path = tmp_path_factory.mktemp("camera") / "frown.y4m"
-    capture = cv2.VideoCapture(str(FROWN_VIDEO))
     with open(path, "wb") as out:
-        header_written = False
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            height, width = frame.shape[:2]
-            if not header_written:
-                out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
-                header_written = True
+        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
             out.write(b"FRAME\n")
-            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    capture.release()
+            out.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
 
 
