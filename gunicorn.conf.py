@@ -11,6 +11,7 @@ Sized for a TensorFlow model on a 2-core machine:
   builds its own model after forking.
 """
 
+import itertools
 import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
@@ -43,3 +44,14 @@ os.environ.setdefault("MODEL_LOADING", "background")  # /healthz answers 503 unt
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s bytes %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+_forks = itertools.count()
+
+
+def pre_fork(server, worker):
+    """Workers forked after the first ones (after a crash, or recycled by max_requests)
+    load the model before accepting requests: the running workers carry the load
+    meanwhile, so no client ever meets a worker still answering 503 model_loading."""
+    if next(_forks) >= server.num_workers:
+        os.environ["MODEL_LOADING"] = "eager"

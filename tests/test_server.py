@@ -30,7 +30,20 @@ def post_face(server):
         conn.close()
 
 
+def wait_until_every_worker_is_ready(server, in_a_row=10):
+    """/healthz 200 from whichever worker answers, many times in a row: both have loaded."""
+    streak = 0
+    deadline = time.monotonic() + 60
+    while streak < in_a_row and time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        conn.request("GET", "/healthz")
+        streak = streak + 1 if conn.getresponse().status == 200 else 0
+        conn.close()
+        time.sleep(0.05)
+
+
 def test_a_killed_worker_is_replaced_and_service_continues(server):
+    wait_until_every_worker_is_ready(server)
     workers = child_pids(server.pid)
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
