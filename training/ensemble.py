@@ -29,6 +29,7 @@ from training.train import (
     choose_serving_model,
     inference_copy,
     log,
+    plain_model,
     train_folder,
     validation_report,
 )
@@ -60,16 +61,6 @@ def load_members(paths):
     if len(shapes) != 1:
         raise BundleError(f"members take different inputs: {sorted(shapes)}")
     return members
-
-
-def plain_model(model, metadata):
-    """A member without its own mirrored-face averaging: the ensemble decides on that once."""
-    if not metadata.get("training", {}).get("flip_average"):
-        return model
-    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    if len(inner) != 1:
-        raise BundleError(f"cannot find the plain model inside {model.name}")
-    return inner[0]
 
 
 def average_models(models):

@@ -47,7 +47,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from app.bundle import write_bundle
+from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
@@ -77,7 +77,12 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=14,
                         help="fine-tuning epochs after the head warm-up (default: 14)")
     parser.add_argument("--head-epochs", type=int, default=1,
-                        help="epochs training the head alone, VGG16 frozen (default: 1)")
+                        help="epochs training the head alone, VGG16 frozen (default: 1; "
+                             "none with --init-from)")
+    parser.add_argument("--init-from", type=Path, metavar="BUNDLE",
+                        help="start from a trained MoodTunes bundle (.keras) instead of ImageNet "
+                             "weights, e.g. to fine-tune the shipped model on your own photos or "
+                             "to train it longer; its head is already trained, so phase 1 is skipped")
     parser.add_argument("--img-size", type=int, default=48,
                         help="side of the square grey face crop the model takes (default: 48, "
                              "FER-2013's own size)")
@@ -117,6 +122,8 @@ def parse_args(argv=None):
         parser.error("--val-fraction must be between 0 and 0.5")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
+    if args.init_from:
+        args.head_epochs = 0
     args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
     return args
 
@@ -265,6 +272,31 @@ def resolve_weights(value):
     return str(path)
 
 
+def plain_model(model, metadata):
+    """A bundle's model without its mirrored-face averaging wrapper."""
+    if not metadata.get("training", {}).get("flip_average"):
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        raise BundleError(f"cannot find the plain model inside {model.name}")
+    return inner[0]
+
+
+def load_bundle_weights(model, path):
+    """Copy a single-model bundle's weights into `model` (any --net-size: the head pools)."""
+    try:
+        metadata = read_metadata(path)
+        source = plain_model(keras.saving.load_model(path, compile=False), metadata)
+    except (BundleError, OSError, ValueError) as exc:
+        raise SystemExit(f"error: --init-from: {exc}") from None
+    weights = source.get_weights()
+    expected = [w.shape for w in model.get_weights()]
+    if [w.shape for w in weights] != expected:
+        raise SystemExit(f"error: --init-from: {path} is not a single VGG16 model of this shape "
+                         f"(an ensemble bundle cannot be a starting point; use one of its members)")
+    model.set_weights(weights)
+
+
 def set_trainable_blocks(base, first_block):
     base.trainable = True
     for layer in base.layers:
@@ -273,8 +305,12 @@ def set_trainable_blocks(base, first_block):
 
 
 if __name__ == "__main__":
-    model, base = make_model(args.img_size, args.net_size, resolve_weights(args.weights),
+    model, base = make_model(args.img_size, args.net_size,
+                             None if args.init_from else resolve_weights(args.weights),
                              len(LABELS), args.dropout)
+    if args.init_from:
+        load_bundle_weights(model, args.init_from)
+        log(f"starting from {args.init_from}")
     log(f"model: {model.count_params():,} parameters, input {args.img_size}×{args.img_size} grey, "
         f"VGG16 at {args.net_size}×{args.net_size}")
 
@@ -490,6 +526,7 @@ def training_record(args, flip_average, wall_seconds):
         "command": "python -m training.train " + " ".join(sys.argv[1:]),
         "wall_time_s": round(wall_seconds),
         "net_size": args.net_size,
+        "init_from": str(args.init_from) if args.init_from else None,
         "precision": keras.mixed_precision.global_policy().name,
         "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
         "flip_average": flip_average,
