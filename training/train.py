@@ -80,9 +80,9 @@ def parse_args(argv=None):
                         help="epochs training the head alone, VGG16 frozen (default: 1; "
                              "none with --init-from)")
     parser.add_argument("--init-from", type=Path, metavar="BUNDLE",
-                        help="start from a trained MoodTunes bundle (.keras) instead of ImageNet "
-                             "weights, e.g. to fine-tune the shipped model on your own photos or "
-                             "to train it longer; its head is already trained, so phase 1 is skipped")
+                        help="start from a single-model bundle (.keras) of an earlier run instead "
+                             "of ImageNet weights, e.g. to train it longer or to adapt it to your "
+                             "own photos; its head is already trained, so phase 1 is skipped")
     parser.add_argument("--img-size", type=int, default=48,
                         help="side of the square grey face crop the model takes (default: 48, "
                              "FER-2013's own size)")
