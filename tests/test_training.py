@@ -135,6 +135,37 @@ def test_init_from_refuses_a_broken_bundle(trained, tmp_path):
     assert "error: --init-from" in result.stderr and "Traceback" not in result.stderr
 
 
+def nested_layer(model, name):
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if hasattr(layer, "layers") and (found := nested_layer(layer, name)) is not None:
+            return found
+    return None
+
+
+def test_ensemble_of_trained_bundles(trained, tmp_path, make_app):
+    import keras
+
+    from training.train import plain_model
+
+    out = tmp_path / "ensemble.keras"
+    result = run("training.ensemble", "--models", str(trained["out"]), str(trained["out"]),
+                 "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "on",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert len(training["members"]) == 2
+    bias = np.array([training["class_bias"][label] for label in LABELS])
+    source = plain_model(keras.saving.load_model(trained["out"], compile=False),
+                         read_metadata(trained["out"]))
+    ensemble = keras.saving.load_model(out, compile=False)
+    np.testing.assert_allclose(nested_layer(ensemble, "member_0").get_layer("emotion").bias.numpy(),
+                               source.get_layer("emotion").bias.numpy() + bias, atol=1e-5)
+    app = make_app(MODEL_PATH=str(out))
+    assert app.test_client().get("/healthz").get_json()["status"] == "ready"
+
+
 def test_training_refuses_a_broken_folder(tmp_path):
     write_faces(tmp_path / "train")
     (tmp_path / "train" / "sad" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")

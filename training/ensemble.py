@@ -1,14 +1,17 @@
 """Average several trained bundles into one model bundle.
 
     python -m training.ensemble --models models/a.keras models/b.keras \
-        --data ../shared/data/fer4 --out models/moodtunes_vgg16.keras [--flip-average auto]
+        --data ../shared/data/fer4 --out models/moodtunes_vgg16.keras \
+        [--flip-average auto] [--class-bias auto]
 
 Models trained from different starts (input sizes, seeds) make different
 mistakes; averaging their probabilities usually beats each of them. The
 members must share labels and input. Whether the ensemble (and mirrored-face
 averaging on top) is kept is judged on the same seeded validation split of
 `--data` that `training.train` carves out (same --seed and --val-fraction),
-never on the test set.
+never on the test set. So are the per-class output biases of
+`training.class_bias`, fitted on that split and kept only if they raise
+macro-F1 on held-out halves of it.
 """
 
 import argparse
@@ -20,9 +23,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
+import numpy as np
 from keras import layers
 
 from app.bundle import BundleError, read_metadata, write_bundle
+from app.emotions import LABELS
+from training.class_bias import cross_fitted_gain, fit_class_bias
 from training.dataset import image_folder_dataset
 from training.train import (
     bundle_metadata,
@@ -43,6 +49,9 @@ def parse_args(argv=None):
                         help="the training data folder, for its validation split")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--flip-average", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--class-bias", choices=("auto", "on", "off"), default="auto",
+                        help="shift the classes' output biases to even out recall; 'auto' keeps "
+                             "the shift only if it raises held-out validation macro-F1")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--val-fraction", type=float, default=0.15)
     args = parser.parse_args(argv)
@@ -72,6 +81,34 @@ def average_models(models):
     return keras.Model(inputs, outputs, name="moodtunes_ensemble")
 
 
+def pass_probabilities(models, val_ds, mirrored):
+    """Every member's probabilities on the split, per view: (passes, images, classes), labels."""
+    labels, passes = [], []
+    for images, one_hot in val_ds:
+        labels.append(np.argmax(one_hot.numpy(), axis=1))
+        views = (images, keras.ops.flip(images, axis=2)) if mirrored else (images,)
+        passes.append([model.predict_on_batch(view) for model in models for view in views])
+    return np.concatenate(passes, axis=1).astype(np.float64), np.concatenate(labels)
+
+
+def balance_classes(models, val_ds, mirrored, mode, seed):
+    """Fit class biases and add them to every member's last layer if `mode` says so.
+
+    Returns the biases applied (or None) and their cross-fitted macro-F1 gain.
+    """
+    passes, labels = pass_probabilities(models, val_ds, mirrored)
+    gain = cross_fitted_gain(passes, labels, seed)
+    log(f"class biases: held-out macro-F1 gain {gain:+.4f}")
+    if mode == "off" or (mode == "auto" and gain <= 0):
+        return None, gain
+    bias = fit_class_bias(passes, labels)
+    for model in models:
+        emotion = model.get_layer("emotion")
+        emotion.bias.assign(emotion.bias + keras.ops.cast(bias, emotion.bias.dtype))
+    log("class biases applied: " + ", ".join(f"{k} {b:+.2f}" for k, b in zip(LABELS, bias)))
+    return bias, gain
+
+
 def validation_split(args, input_size):
     _, val_ds = image_folder_dataset(
         train_folder(args.data), input_size, channels=1, batch_size=None,
@@ -93,9 +130,15 @@ def main(argv=None):
         validation_report(model, val_ds, path.name)
     ensemble = average_models([model for model, _ in members])
     chosen, chosen_report, flip_average = choose_serving_model(ensemble, val_ds, args.flip_average)
+    bias, bias_gain = balance_classes([model for model, _ in members], val_ds, flip_average,
+                                      args.class_bias, args.seed)
+    if bias is not None:
+        chosen_report = validation_report(chosen, val_ds, "with class biases")
     metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "flip_average": flip_average,
+        "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
+        "class_bias_heldout_macro_f1_gain": round(bias_gain, 4),
         "members": [{"file": path.name, **meta.get("training", {}),
                      "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
                     for path, (_, meta) in zip(args.models, members)],
