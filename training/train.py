@@ -98,6 +98,9 @@ def parse_args(argv=None):
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--label-smoothing", type=float, default=0.1,
                         help="soften the one-hot targets: FER-2013's labels are noisy (default: 0.1)")
+    parser.add_argument("--erase", type=float, default=0.5,
+                        help="random erasing in the augmentation: strength from 0 (off) to 1 "
+                             "(default: 0.5)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy")
@@ -120,6 +123,8 @@ def parse_args(argv=None):
         parser.error("--out must end in .keras")
     if not 0 < args.val_fraction < 0.5:
         parser.error("--val-fraction must be between 0 and 0.5")
+    if not 0 <= args.erase <= 1:
+        parser.error("--erase must be between 0 and 1")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
     if args.init_from:
@@ -174,7 +179,8 @@ if __name__ == "__main__":
 # The folder is checked first (labels, empty classes, unreadable files), then
 # read with `image_dataset_from_directory` as grey crops of `img_size`. The
 # validation split is seeded, so a resumed run sees the same split.
-# Augmentation suits faces: mirror, small turns, shifts and zooms, lighting.
+# Augmentation suits faces: mirror, small turns, shifts and zooms, lighting,
+# and small erased patches (occlusions).
 
 
 # %%
@@ -182,7 +188,7 @@ def train_folder(data):
     return data / "train" if (data / "train").is_dir() else data
 
 
-def make_augmentation(seed):
+def make_augmentation(seed, erase=0.5):
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
@@ -191,6 +197,9 @@ def make_augmentation(seed):
             layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=seed),
             layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
             layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+            # Noise over a small patch, as a hand or glasses would cover part of a face: the
+            # network must read the expression from more than one feature.
+            layers.RandomErasing(erase, scale=(0.02, 0.15), value_range=(0, 255), seed=seed),
         ],
         name="augmentation",
     )
@@ -204,7 +213,7 @@ def make_datasets(folder, args):
         folder, (args.img_size, args.img_size), channels=1, batch_size=None,
         label_mode="categorical", validation_split=args.val_fraction, subset="both", seed=args.seed, shuffle=True,
     )
-    augment = make_augmentation(args.seed)
+    augment = make_augmentation(args.seed, args.erase)
     train_ds = (
         train_ds.cache()
         .shuffle(8192, seed=args.seed, reshuffle_each_iteration=True)
