@@ -6,7 +6,8 @@
 // Three layers, each slower than the one before:
 //   1. probabilities  exponential moving average over frames (bars don't jump)
 //   2. label          the top smoothed class, changed only once another class
-//                     has stayed on top for `labelHoldMs` (the name doesn't flicker)
+//                     has led it by `labelMargin` for `labelHoldMs`: a face that sits
+//                     between two expressions keeps one name instead of flickering
 //   3. stableMood     the label, adopted only once it has held for `holdMs`
 //                     (the playlist changes only for a lasting mood)
 
@@ -18,14 +19,18 @@ export class MoodSmoother {
    * @param {number} [options.alpha=0.35]      weight of the newest frame in the moving average
    * @param {number} [options.holdMs=3000]     how long a label must hold before it becomes the mood
    * @param {number} [options.labelHoldMs=400] how long another class must lead before the label changes
+   * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead
    * @param {number} [options.noFaceMs=1000]   after this long without a face the reading is "no face"
    * @param {string[]} [options.labels]        class names, in order
    */
-  constructor({ alpha = 0.35, holdMs = 3000, labelHoldMs = 400, noFaceMs = 1000, labels = EMOTIONS } = {}) {
+  constructor({
+    alpha = 0.35, holdMs = 3000, labelHoldMs = 400, labelMargin = 0.15, noFaceMs = 1000, labels = EMOTIONS,
+  } = {}) {
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError("alpha must be in (0, 1]");
     this.alpha = alpha;
     this.holdMs = Math.max(0, holdMs);
     this.labelHoldMs = Math.max(0, labelHoldMs);
+    this.labelMargin = Math.max(0, labelMargin);
     this.noFaceMs = Math.max(0, noFaceMs);
     this.labels = [...labels];
     this.stableMood = null;
@@ -38,7 +43,7 @@ export class MoodSmoother {
     this._lastFaceAt = null;
     this._label = null;
     this._labelSince = null; // when the current label first came out on top
-    this._leader = null; // the class currently on top of the average
+    this._leader = null; // the label, or the class leading it by labelMargin
     this._leaderSince = null;
   }
 
@@ -102,7 +107,7 @@ export class MoodSmoother {
   }
 
   _updateLabel(nowMs) {
-    const leader = this.labels[argmax(this._average)];
+    const leader = this._clearLeader();
     if (leader !== this._leader) {
       this._leader = leader;
       this._leaderSince = nowMs;
@@ -114,6 +119,15 @@ export class MoodSmoother {
       this._label = leader;
       this._labelSince = this._leaderSince; // the mood hold counts from when it took the lead
     }
+  }
+
+  _clearLeader() {
+    const top = argmax(this._average);
+    const current = this.labels.indexOf(this._label);
+    if (current < 0 || this._average[top] - this._average[current] >= this.labelMargin) {
+      return this.labels[top];
+    }
+    return this._label;
   }
 
   _vector(probabilities) {

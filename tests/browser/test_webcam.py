@@ -75,11 +75,14 @@ def test_shown_expression_does_not_flicker(camera_page, server):
     page.wait_for_function("() => Number(document.body.dataset.frames || 0) >= 8", timeout=30_000)
     shown = []
     start_frames = frames_received(page)
-    for _ in range(8):
+    # 6.4 s: nearly three loops of the 2.4-s video, whose face turns from between sad and angry
+    # (sad slightly ahead) to clearly angry. Settling once is fine; going back and forth is not.
+    for _ in range(16):
         shown.append(page.inner_text("#expression").strip().lower())
         time.sleep(0.4)
     assert frames_received(page) > start_frames, "the page stopped sending frames"
-    assert len(set(shown)) == 1, f"label changed between checks: {shown}"
+    changes = sum(before != after for before, after in zip(shown, shown[1:]))
+    assert changes <= 1, f"label went back and forth between checks: {shown}"
     assert errors == []
 
 

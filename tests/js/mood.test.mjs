@@ -51,6 +51,23 @@ describe("MoodSmoother: smoothing", () => {
     assert.equal(readings.at(-1).label, "sad");
   });
 
+  it("keeps the label on a face between two expressions (a narrow lead does not switch)", () => {
+    const smoother = new MoodSmoother();
+    feed(smoother, Array(10).fill({ angry: 0.72, happy: 0.03, neutral: 0.04, sad: 0.21 }));
+    const between = { angry: 0.4, happy: 0.03, neutral: 0.07, sad: 0.5 };
+    const readings = feed(smoother, Array(20).fill(between), { startMs: 2000 });
+    assert.ok(readings.at(-1).probabilities.sad > readings.at(-1).probabilities.angry);
+    assert.ok(readings.every((reading) => reading.label === "angry"));
+  });
+
+  it("switches on a clear lead that lasts labelHoldMs, not sooner", () => {
+    const smoother = new MoodSmoother({ alpha: 1, labelHoldMs: 400, labelMargin: 0.15 });
+    smoother.update({ angry: 0.6, sad: 0.4 }, 0);
+    assert.equal(smoother.update({ angry: 0.3, sad: 0.7 }, 200).label, "angry");
+    assert.equal(smoother.update({ angry: 0.3, sad: 0.7 }, 500).label, "angry");
+    assert.equal(smoother.update({ angry: 0.3, sad: 0.7 }, 600).label, "sad");
+  });
+
   it("ignores missing or malformed values instead of failing", () => {
     const smoother = new MoodSmoother();
     const reading = smoother.update({ happy: "0.7", sad: null, angry: Number.NaN }, 0);
@@ -129,8 +146,9 @@ describe("MoodSmoother: stable mood", () => {
     assert.ok(changeAt > labelAt, "the label changes first, the mood later");
     assert.equal(readings[changeAt].stableMood, "sad");
     assert.ok(readings.slice(0, changeAt).every((reading) => reading.stableMood === "happy"));
-    // The hold counts from when sad took the lead, so the switch comes ~holdMs after it.
-    const leadAt = readings.findIndex((reading) => reading.probabilities.sad > reading.probabilities.happy);
+    // The hold counts from when sad took a clear lead, so the switch comes ~holdMs after it.
+    const leadAt = readings.findIndex(
+      (reading) => reading.probabilities.sad - reading.probabilities.happy >= smoother.labelMargin);
     assert.ok((changeAt - leadAt) * 200 >= 3000);
     assert.ok((changeAt - leadAt) * 200 <= 3200);
     assert.equal(readings.filter((reading) => reading.moodChanged).length, 1);
