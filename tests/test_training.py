@@ -154,8 +154,13 @@ def test_ensemble_of_trained_bundles(trained, tmp_path, make_app):
                  "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "on",
                  "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
-    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    training = metadata["training"]
     assert len(training["members"]) == 2
+    # The command says when the ensemble (here a model averaged with itself) adds nothing.
+    beats_member = metadata["metrics"]["validation"]["accuracy"] > max(
+        member["validation_accuracy"] for member in training["members"])
+    assert ("does not beat its best member" in result.stdout) is not beats_member
     bias = np.array([training["class_bias"][label] for label in LABELS])
     source = plain_model(keras.saving.load_model(trained["out"], compile=False),
                          read_metadata(trained["out"]))

@@ -134,6 +134,10 @@ def main(argv=None):
                                       args.class_bias, args.seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
+    best_member = max(meta["metrics"]["validation"]["accuracy"] for _, meta in members)
+    if chosen_report["accuracy"] <= best_member:
+        log(f"note: the ensemble ({chosen_report['accuracy']:.4f}) does not beat its best member "
+            f"as that member was shipped ({best_member:.4f}): ship the member instead")
     metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "flip_average": flip_average,
