@@ -125,6 +125,15 @@ def test_training_can_start_from_a_trained_bundle(trained, tmp_path):
         np.testing.assert_allclose(np.float32(after), np.float32(before), rtol=1e-6, atol=1e-9)
 
 
+def test_init_from_continues_at_the_bundles_sizes(trained):
+    from training.train import parse_args
+
+    continued = parse_args(["--data", "d", "--init-from", str(trained["out"])])
+    assert (continued.img_size, continued.net_size, continued.head_epochs) == (32, 32, 0)
+    fresh = parse_args(["--data", "d"])
+    assert (fresh.img_size, fresh.net_size) == (48, 64)
+
+
 def test_init_from_refuses_a_broken_bundle(trained, tmp_path):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a model")

@@ -83,12 +83,12 @@ def parse_args(argv=None):
                         help="start from a single-model bundle (.keras) of an earlier run instead "
                              "of ImageNet weights, e.g. to train it longer or to adapt it to your "
                              "own photos; its head is already trained, so phase 1 is skipped")
-    parser.add_argument("--img-size", type=int, default=48,
+    parser.add_argument("--img-size", type=int,
                         help="side of the square grey face crop the model takes (default: 48, "
-                             "FER-2013's own size)")
-    parser.add_argument("--net-size", type=int, default=64,
+                             "FER-2013's own size; with --init-from, the bundle's)")
+    parser.add_argument("--net-size", type=int,
                         help="side VGG16 sees: the crop is upscaled to it inside the model "
-                             "(default: 64)")
+                             "(default: 64; with --init-from, the bundle's)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-4,
                         help="peak fine-tuning learning rate (default: 1e-4)")
@@ -129,8 +129,21 @@ def parse_args(argv=None):
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
     if args.init_from:
         args.head_epochs = 0
+    img_size, net_size = bundle_sizes(args.init_from) if args.init_from else (48, 64)
+    args.img_size = args.img_size or img_size
+    args.net_size = args.net_size or net_size
     args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
     return args
+
+
+def bundle_sizes(path):
+    """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
+    try:
+        metadata = read_metadata(path)
+    except BundleError as exc:
+        raise SystemExit(f"error: --init-from: {exc}") from None
+    img_size = metadata["input_size"][0]
+    return img_size, metadata.get("training", {}).get("net_size", img_size)
 
 
 def running_in_notebook():
