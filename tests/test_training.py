@@ -103,7 +103,7 @@ def test_a_finished_run_is_not_overwritten(trained):
 
 
 def test_training_can_start_from_a_trained_bundle(trained, tmp_path):
-    """--init-from starts from the bundle's weights: at a vanishing learning rate they come
+    """--init-from starts from the bundle's weights: at a vanishing learning rate they
     come out as they went in, to within 1e-9 (training moved them by ~1e-4 from their
     initialisation, so a fresh start would not)."""
     import keras

@@ -94,12 +94,14 @@ def pass_probabilities(models, val_ds, mirrored):
 def balance_classes(models, val_ds, mirrored, mode, seed):
     """Fit class biases and add them to every member's last layer if `mode` says so.
 
-    Returns the biases applied (or None) and their cross-fitted macro-F1 gain.
+    Returns the biases applied (or None) and their cross-fitted macro-F1 gain (None when off).
     """
+    if mode == "off":
+        return None, None
     passes, labels = pass_probabilities(models, val_ds, mirrored)
     gain = cross_fitted_gain(passes, labels, seed)
     log(f"class biases: held-out macro-F1 gain {gain:+.4f}")
-    if mode == "off" or (mode == "auto" and gain <= 0):
+    if mode == "auto" and gain <= 0:
         return None, gain
     bias = fit_class_bias(passes, labels)
     for model in models:
@@ -142,7 +144,7 @@ def main(argv=None):
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "flip_average": flip_average,
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
-        "class_bias_heldout_macro_f1_gain": round(bias_gain, 4),
+        "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
         "members": [{"file": path.name, **meta.get("training", {}),
                      "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
                     for path, (_, meta) in zip(args.models, members)],

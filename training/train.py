@@ -127,21 +127,26 @@ def parse_args(argv=None):
         parser.error("--erase must be between 0 and 1")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
+    args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
     if args.init_from:
         args.head_epochs = 0
-    img_size, net_size = bundle_sizes(args.init_from) if args.init_from else (48, 64)
-    args.img_size = args.img_size or img_size
-    args.net_size = args.net_size or net_size
+    img_size, net_size = bundle_sizes(args.init_metadata) if args.init_from else (48, 64)
+    args.img_size = img_size if args.img_size is None else args.img_size
+    args.net_size = net_size if args.net_size is None else args.net_size
     args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
     return args
 
 
-def bundle_sizes(path):
-    """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
+def checked_metadata(path):
+    """The --init-from bundle's metadata, read and checked once for the whole run."""
     try:
-        metadata = read_metadata(path)
+        return read_metadata(path)
     except BundleError as exc:
         raise SystemExit(f"error: --init-from: {exc}") from None
+
+
+def bundle_sizes(metadata):
+    """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
     img_size = metadata["input_size"][0]
     return img_size, metadata.get("training", {}).get("net_size", img_size)
 
@@ -304,10 +309,9 @@ def plain_model(model, metadata):
     return inner[0]
 
 
-def load_bundle_weights(model, path):
+def load_bundle_weights(model, path, metadata):
     """Copy a single-model bundle's weights into `model` (any --net-size: the head pools)."""
     try:
-        metadata = read_metadata(path)
         source = plain_model(keras.saving.load_model(path, compile=False), metadata)
     except (BundleError, OSError, ValueError) as exc:
         raise SystemExit(f"error: --init-from: {exc}") from None
@@ -331,7 +335,7 @@ if __name__ == "__main__":
                              None if args.init_from else resolve_weights(args.weights),
                              len(LABELS), args.dropout)
     if args.init_from:
-        load_bundle_weights(model, args.init_from)
+        load_bundle_weights(model, args.init_from, args.init_metadata)
         log(f"starting from {args.init_from}")
     log(f"model: {model.count_params():,} parameters, input {args.img_size}×{args.img_size} grey, "
         f"VGG16 at {args.net_size}×{args.net_size}")
