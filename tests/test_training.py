@@ -112,7 +112,7 @@ def test_training_can_start_from_a_trained_bundle(trained, tmp_path):
 
     out = tmp_path / "continued.keras"
     result = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "1",
-                 "--lr", "1e-12", "--init-from", str(trained["out"]), "--flip-average", "off",
+                 "--lr", "1e-12", "--init-from", str(trained["out"]), "--views", "1",
                  "--out", str(out), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "phase 1" not in result.stdout  # the bundle's head is already trained
@@ -169,13 +169,28 @@ def test_ensemble_of_trained_bundles(trained, tmp_path, make_app):
     # The command says when the ensemble (here a model averaged with itself) adds nothing.
     beats_member = metadata["metrics"]["validation"]["accuracy"] > max(
         member["validation_accuracy"] for member in training["members"])
-    assert ("does not beat its best member" in result.stdout) is not beats_member
+    assert ("does not beat the best bundle" in result.stdout) is not beats_member
     bias = np.array([training["class_bias"][label] for label in LABELS])
     source = plain_model(keras.saving.load_model(trained["out"], compile=False),
                          read_metadata(trained["out"]))
     ensemble = keras.saving.load_model(out, compile=False)
     np.testing.assert_allclose(nested_layer(ensemble, "member_0").get_layer("emotion").bias.numpy(),
                                source.get_layer("emotion").bias.numpy() + bias, atol=1e-5)
+    app = make_app(MODEL_PATH=str(out))
+    assert app.test_client().get("/healthz").get_json()["status"] == "ready"
+
+
+def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app):
+    from training.train import bundle_sizes
+
+    out = tmp_path / "four_views.keras"
+    result = run("training.ensemble", "--models", str(trained["out"]), "--views", "4",
+                 "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "off",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metadata = read_metadata(out)
+    assert metadata["training"]["test_views"] == ["face", "mirror", "zoom", "zoom_mirror"]
+    assert bundle_sizes(metadata) == (32, 32)  # still a starting point for --init-from
     app = make_app(MODEL_PATH=str(out))
     assert app.test_client().get("/healthz").get_json()["status"] == "ready"
 

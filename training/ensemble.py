@@ -2,7 +2,7 @@
 
     python -m training.ensemble --models models/a.keras models/b.keras \
         --data ../shared/data/fer4 --out models/moodtunes_vgg16.keras \
-        [--flip-average auto] [--class-bias auto]
+        [--views auto] [--class-bias auto]
 
 Models trained from different starts (input sizes, seeds) make different
 mistakes; averaging their probabilities usually beats each of them. The
@@ -12,6 +12,9 @@ averaging on top) is kept is judged on the same seeded validation split of
 never on the test set. So are the per-class output biases of
 `training.class_bias`, fitted on that split and kept only if they raise
 macro-F1 on held-out halves of it.
+
+Given a single bundle, it re-decides that model's test-time views and class
+biases without averaging anything.
 """
 
 import argparse
@@ -31,6 +34,7 @@ from app.emotions import LABELS
 from training.class_bias import cross_fitted_gain, fit_class_bias
 from training.dataset import image_folder_dataset
 from training.train import (
+    VIEW_CHOICES,
     bundle_metadata,
     choose_serving_model,
     inference_copy,
@@ -39,24 +43,25 @@ from training.train import (
     train_folder,
     validation_report,
 )
+from training.views import view
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training.ensemble",
                                      description="Average trained bundles into one bundle.")
-    parser.add_argument("--models", nargs="+", type=Path, required=True, help="bundles to average")
+    parser.add_argument("--models", nargs="+", type=Path, required=True,
+                        help="bundles to average (one: just re-decide its views and biases)")
     parser.add_argument("--data", type=Path, required=True,
                         help="the training data folder, for its validation split")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--flip-average", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--views", choices=VIEW_CHOICES, default="auto",
+                        help="test-time views to average (see training.train --help)")
     parser.add_argument("--class-bias", choices=("auto", "on", "off"), default="auto",
                         help="shift the classes' output biases to even out recall; 'auto' keeps "
                              "the shift only if it raises held-out validation macro-F1")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--val-fraction", type=float, default=0.15)
     args = parser.parse_args(argv)
-    if len(args.models) < 2:
-        parser.error("--models needs at least two bundles")
     return args
 
 
@@ -73,6 +78,8 @@ def load_members(paths):
 
 
 def average_models(models):
+    if len(models) == 1:
+        return models[0]
     for index, model in enumerate(models):
         model.name = f"member_{index}"  # names must be unique inside one model
     inputs = keras.Input(models[0].input_shape[1:], name="face")
@@ -81,24 +88,24 @@ def average_models(models):
     return keras.Model(inputs, outputs, name="moodtunes_ensemble")
 
 
-def pass_probabilities(models, val_ds, mirrored):
+def pass_probabilities(models, val_ds, views):
     """Every member's probabilities on the split, per view: (passes, images, classes), labels."""
     labels, passes = [], []
     for images, one_hot in val_ds:
         labels.append(np.argmax(one_hot.numpy(), axis=1))
-        views = (images, keras.ops.flip(images, axis=2)) if mirrored else (images,)
-        passes.append([model.predict_on_batch(view) for model in models for view in views])
+        seen = [view(images, name) for name in views]
+        passes.append([model.predict_on_batch(image) for model in models for image in seen])
     return np.concatenate(passes, axis=1).astype(np.float64), np.concatenate(labels)
 
 
-def balance_classes(models, val_ds, mirrored, mode, seed):
+def balance_classes(models, val_ds, views, mode, seed):
     """Fit class biases and add them to every member's last layer if `mode` says so.
 
     Returns the biases applied (or None) and their cross-fitted macro-F1 gain (None when off).
     """
     if mode == "off":
         return None, None
-    passes, labels = pass_probabilities(models, val_ds, mirrored)
+    passes, labels = pass_probabilities(models, val_ds, views)
     gain = cross_fitted_gain(passes, labels, seed)
     log(f"class biases: held-out macro-F1 gain {gain:+.4f}")
     if mode == "auto" and gain <= 0:
@@ -131,18 +138,18 @@ def main(argv=None):
     for (model, _), path in zip(members, args.models):
         validation_report(model, val_ds, path.name)
     ensemble = average_models([model for model, _ in members])
-    chosen, chosen_report, flip_average = choose_serving_model(ensemble, val_ds, args.flip_average)
-    bias, bias_gain = balance_classes([model for model, _ in members], val_ds, flip_average,
+    chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
+    bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
                                       args.class_bias, args.seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
     best_member = max(meta["metrics"]["validation"]["accuracy"] for _, meta in members)
     if chosen_report["accuracy"] <= best_member:
-        log(f"note: the ensemble ({chosen_report['accuracy']:.4f}) does not beat its best member "
-            f"as that member was shipped ({best_member:.4f}): ship the member instead")
+        log(f"note: the result ({chosen_report['accuracy']:.4f}) does not beat the best bundle "
+            f"given as that was shipped ({best_member:.4f}): ship that bundle instead")
     metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
-        "flip_average": flip_average,
+        "test_views": list(views),
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
         "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
         "members": [{"file": path.name, **meta.get("training", {}),

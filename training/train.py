@@ -51,6 +51,7 @@ from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
+from training.views import VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
 NOTEBOOK_ARGS = [
@@ -62,6 +63,7 @@ NOTEBOOK_ARGS = [
 # VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
 VGG16_BGR_MEAN = (103.939, 116.779, 123.68)
 PRECISIONS = ("auto", "mixed_bfloat16", "float32")
+VIEW_CHOICES = ("auto", *map(str, VIEW_SETS))
 
 
 def parse_args(argv=None):
@@ -112,9 +114,10 @@ def parse_args(argv=None):
                         help="checkpoints, backups, logs (default: training/runs/<out name>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --run-dir")
-    parser.add_argument("--flip-average", choices=("auto", "on", "off"), default="auto",
-                        help="ship a model that also reads the mirrored face and averages the "
-                             "two; 'auto' keeps it only if validation accuracy improves")
+    parser.add_argument("--views", choices=VIEW_CHOICES, default="auto",
+                        help="test-time views the shipped model averages: 1 (the face), 2 (and "
+                             "its mirror image), 4 (and a tighter crop of both); 'auto' picks "
+                             "the most accurate on the validation split, fewer on a tie")
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="end this session after N fine-tuning epochs, resumable with "
                              "--resume (e.g. to fit Colab's time limits)")
@@ -148,7 +151,9 @@ def checked_metadata(path):
 def bundle_sizes(metadata):
     """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
     img_size = metadata["input_size"][0]
-    return img_size, metadata.get("training", {}).get("net_size", img_size)
+    training = metadata.get("training", {})
+    made_by = (training.get("members") or [training])[0]  # training.ensemble of one bundle
+    return img_size, made_by.get("net_size", img_size)
 
 
 def running_in_notebook():
@@ -300,8 +305,8 @@ def resolve_weights(value):
 
 
 def plain_model(model, metadata):
-    """A bundle's model without its mirrored-face averaging wrapper."""
-    if not metadata.get("training", {}).get("flip_average"):
+    """A bundle's model without its test-time views wrapper."""
+    if len(bundle_views(metadata)) == 1:
         return model
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     if len(inner) != 1:
@@ -435,8 +440,9 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Evaluate and save
 #
-# A mirrored face shows the same expression, so the shipped model can read
-# both and average them (test-time augmentation); whether that helps is
+# A mirrored face shows the same expression, and so does a slightly tighter
+# crop, so the shipped model can read several views of each face and average
+# them (test-time augmentation, `training/views.py`); how many views ship is
 # decided on the validation split, never on the test set. Metrics on the
 # validation split go into the bundle's metadata; the test set is for
 # `training.evaluate` alone. The bundle is written atomically.
@@ -477,35 +483,22 @@ def _inference_config(config):
     return config
 
 
-def with_flip_average(model):
-    """`model` reading each face and its mirror image, averaging the two.
-
-    Faces and mirrors go through as one batch of twice the size: one call
-    with larger matrix products is faster than two calls on this CPU.
-    """
-    inputs = keras.Input(model.input_shape[1:], name="face")
-    both = keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)
-    probabilities = keras.ops.reshape(model(both), (2, -1, model.output_shape[-1]))
-    outputs = keras.ops.mean(keras.ops.cast(probabilities, "float32"), axis=0)
-    return keras.Model(inputs, outputs, name=f"{model.name}_flip_average")
-
-
 def validation_report(model, val_ds, name):
     report = classification_report(*predict_labels(model, val_ds), LABELS)
     log(f"validation, {name}: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}")
     return report
 
 
-def choose_serving_model(model, val_ds, mode):
-    """The model to ship (plain or flip-averaged) and its validation report."""
-    plain = validation_report(model, val_ds, "plain")
-    if mode == "off":
-        return model, plain, False
-    averaged_model = with_flip_average(model)
-    averaged = validation_report(averaged_model, val_ds, "with flip averaging")
-    if mode == "on" or averaged["accuracy"] > plain["accuracy"]:
-        return averaged_model, averaged, True
-    return model, plain, False
+def choose_serving_model(model, val_ds, requested):
+    """The model to ship (`model` with its test-time views), its validation report, the views."""
+    counts = sorted(VIEW_SETS) if requested == "auto" else [int(requested)]
+    best = None
+    for count in counts:
+        candidate = with_test_views(model, VIEW_SETS[count])
+        report = validation_report(candidate, val_ds, f"{count} view(s)")
+        if best is None or report["accuracy"] > best[1]["accuracy"]:
+            best = candidate, report, VIEW_SETS[count]
+    return best
 
 
 def plot_history(csv_path, out_path):
@@ -547,7 +540,7 @@ def bundle_metadata(input_size, trained_on, val_report, training, channels=1):
     }
 
 
-def training_record(args, flip_average, wall_seconds):
+def training_record(args, views, wall_seconds):
     return {
         "command": "python -m training.train " + " ".join(sys.argv[1:]),
         "wall_time_s": round(wall_seconds),
@@ -555,18 +548,18 @@ def training_record(args, flip_average, wall_seconds):
         "init_from": str(args.init_from) if args.init_from else None,
         "precision": keras.mixed_precision.global_policy().name,
         "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
-        "flip_average": flip_average,
+        "test_views": list(views),
     }
 
 
 if __name__ == "__main__":
-    serving_model, val_report, flip_average = choose_serving_model(model, val_ds, args.flip_average)
-    log(f"shipping the {'flip-averaged' if flip_average else 'plain'} model")
+    serving_model, val_report, views = choose_serving_model(model, val_ds, args.views)
+    log(f"shipping the model with {len(views)} test-time view(s): {', '.join(views)}")
     curve = args.out.with_name(args.out.stem + ".training.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot_history(args.run_dir / "history.csv", curve)
     metadata = bundle_metadata([args.img_size, args.img_size], str(train_folder(args.data)),
-                               val_report, training_record(args, flip_average, time.time() - started))
+                               val_report, training_record(args, views, time.time() - started))
     write_bundle(inference_copy(serving_model), metadata, args.out)
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}, curve {curve.name} "
         f"({(time.time() - started) / 60:.1f} min)")
