@@ -92,6 +92,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the app and bench/soak.py, when run as `python bench/frame_path.py`
 
+from app.bundle import read_metadata  # noqa: E402
 from bench.soak import multipart_body, start_server  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -361,8 +362,9 @@ def summarize(timings, wall_s, face_counts, flops_per_face):
 # ----------------------------------------------------------------------------------------
 # FLOPs
 
-def model_flops(model):
-    """FLOPs for one sample: 2·MACs of every conv / dense layer, nested models included."""
+def model_flops(model, passes=1):
+    """FLOPs for one sample: 2·MACs of every conv / dense layer, nested models included,
+    times `passes` (a bundle with test-time views runs its network once per view)."""
     import numpy as np
 
     total, by_kind = 0, {}
@@ -388,6 +390,7 @@ def model_flops(model):
                              + int(np.prod(layer.pointwise_kernel.shape))) * spatial(layer)
             elif kind == "Dense":
                 flops = 2 * int(np.prod(layer.kernel.shape)) * spatial(layer)
+            flops *= passes
             if flops:
                 total += flops
                 by_kind[kind] = by_kind.get(kind, 0) + flops
@@ -890,6 +893,7 @@ def print_report(report, out=sys.stdout):
     m = report.get("model", {})
     if m:
         w(f"model: {m['path']}  input {m.get('input')}  internal {m.get('internal_size')}  "
+          f"test-time views {len(m.get('test_views', []))}  "
           f"dtype {','.join(m.get('dtype_policies', []))}\n")
     t = report["threads"]
     w(f"threads (this process: a, c): TF intra-op {t['tf_intra_op']}, inter-op {t['tf_inter_op']}, "
@@ -1025,10 +1029,14 @@ def main(argv=None):
         import keras  # the Keras graph itself, for counting; the app keeps only a frozen one
 
         keras_model = keras.saving.load_model(model_path, compile=False)
-        ours_flops, by_kind = model_flops(keras_model)
+        from training.views import bundle_views  # imports Keras: after the thread settings
+
+        views = bundle_views(read_metadata(model_path))
+        ours_flops, by_kind = model_flops(keras_model, passes=len(views))
         report["flops"]["ours"] = {"per_face": ours_flops, "by_layer_type": by_kind}
         report["model"] = {"path": str(model_path), "name": model.name,
                            "input": [*model.input_size, model.channels],
+                           "test_views": list(views),
                            **describe_model(keras_model)}
     except Exception as exc:
         progress(f"error: cannot load {model_path}: {exc}")

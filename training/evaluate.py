@@ -149,7 +149,7 @@ def evaluate(args):
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
     report = classification_report(y_true, y_pred, LABELS)
-    report.update(model=str(args.model), detect=args.detect, no_face=no_face,
+    report.update(model=os.path.relpath(args.model), detect=args.detect, no_face=no_face,
                   seconds=round(time.perf_counter() - started, 1))
     return report
 
