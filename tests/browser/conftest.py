@@ -1,14 +1,16 @@
 """Browser tests: the real server under gunicorn, Debian's Chromium driven by Playwright,
 and a fake camera playing a real face video."""
 
+import json
 import os
+import urllib.request
 import wave
 from pathlib import Path
 
 import cv2
 import pytest
 
-from bench.soak import start_server
+from bench.soak import multipart_body, start_server
 from tests.bundles import make_tiny_bundle
 from tests.images import video_frames
 
@@ -36,18 +38,56 @@ def chromium_path():
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def y4m_camera(tmp_path_factory):
-    """frown.avi as a .y4m file, the format Chromium's fake camera plays."""
-    frames = video_frames()  # skips, with the reason, when ../shared is absent
+def write_y4m(frames, path):
+    """RGB frames as a .y4m file, the format Chromium's fake camera plays (in a loop)."""
     height, width = frames[0].shape[:2]
-    path = tmp_path_factory.mktemp("camera") / "frown.y4m"
     with open(path, "wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
         for rgb in frames:
             out.write(b"FRAME\n")
             out.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
+
+
+@pytest.fixture(scope="session")
+def y4m_camera(tmp_path_factory):
+    """frown.avi as the fake camera."""
+    frames = video_frames()  # skips, with the reason, when ../shared is absent
+    return write_y4m(frames, tmp_path_factory.mktemp("camera") / "frown.y4m")
+
+
+def served_reading(server, rgb):
+    """(top class, its lead over the runner-up) the served model gives this frame's face."""
+    body, content_type = multipart_body(cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes())
+    request = urllib.request.Request(f"{server}/api/predict", data=body,
+                                     headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request) as response:
+        faces = json.load(response)["faces"]
+    if not faces:
+        return None, 1.0
+    ranked = sorted(faces[0]["probabilities"].items(), key=lambda item: -item[1])
+    return ranked[0][0], ranked[0][1] - ranked[1][1]
+
+
+@pytest.fixture(scope="session")
+def wavering_camera(tmp_path_factory, server):
+    """A face that wavers between two expressions for the served model: the video frames just
+    before and just after its reading tips from one class to the other, shown by turns for
+    200 ms each. Each frame alone has a clear leader; the leader swaps five times a second,
+    which is what makes a naive label flicker."""
+    frames = video_frames()
+    readings = [served_reading(server, rgb) for rgb in frames]
+    tips = [i for i in range(1, len(frames) - 2)
+            if None not in (readings[i][0], readings[i + 1][0]) and readings[i][0] != readings[i + 1][0]]
+    if not tips:
+        pytest.fail("the served model reads one class on every frame of the video: "
+                    "nothing wavers, so flicker cannot be tested")
+    tip = min(tips, key=lambda i: max(readings[i][1], readings[i + 1][1]))
+    before, after = frames[tip - 1], frames[tip + 2]
+    if readings[tip - 1][0] == readings[tip + 2][0]:
+        before, after = frames[tip], frames[tip + 1]
+    return write_y4m(([before] * 6 + [after] * 6) * 8,
+                     tmp_path_factory.mktemp("camera") / "wavering.y4m")
 
 
 def write_tone(path, seconds=30.0, rate=8000, frequency=440):
