@@ -42,7 +42,8 @@ frames/s, frames with ≥ 1 face (and faces in all), the ratios ours/fer of tota
 frames/s; for HTTP also client latency p50/p95 and
 throughput per client count. Also the model's FLOPs per face (2·kh·kw·Cin·Cout·Hout·Wout
 over every Conv2D / SeparableConv2D / DepthwiseConv2D / Dense, nested models such as the
-VGG16 base included, at the model's internal size) and the GFLOP/s achieved during
+VGG16 base included, at the model's internal size, times its test-time views) and the
+GFLOP/s achieved during
 classification, beside a matmul reference (float32 and bfloat16) on this CPU with the
 same thread settings.
 
