@@ -93,7 +93,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the app and bench/soak.py, when run as `python bench/frame_path.py`
 
-from app.bundle import read_metadata  # noqa: E402
 from bench.soak import multipart_body, start_server  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -1032,7 +1031,7 @@ def main(argv=None):
         keras_model = keras.saving.load_model(model_path, compile=False)
         from training.views import bundle_views  # imports Keras: after the thread settings
 
-        views = bundle_views(read_metadata(model_path))
+        views = bundle_views(model.metadata)
         ours_flops, by_kind = model_flops(keras_model, passes=len(views))
         report["flops"]["ours"] = {"per_face": ours_flops, "by_layer_type": by_kind}
         report["model"] = {"path": str(model_path), "name": model.name,

@@ -190,6 +190,7 @@ def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app)
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = read_metadata(out)
     assert metadata["training"]["test_views"] == ["face", "mirror", "zoom", "zoom_mirror"]
+    assert metadata["training"]["net_size"] == 32  # recorded, not guessed from the crop size
     assert bundle_sizes(metadata) == (32, 32)  # still a starting point for --init-from
     app = make_app(MODEL_PATH=str(out))
     assert app.test_client().get("/healthz").get_json()["status"] == "ready"

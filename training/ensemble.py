@@ -34,7 +34,6 @@ from app.emotions import LABELS
 from training.class_bias import cross_fitted_gain, fit_class_bias
 from training.dataset import image_folder_dataset
 from training.train import (
-    VIEW_CHOICES,
     bundle_metadata,
     choose_serving_model,
     inference_copy,
@@ -43,7 +42,7 @@ from training.train import (
     train_folder,
     validation_report,
 )
-from training.views import view
+from training.views import VIEW_CHOICES, view
 
 
 def parse_args(argv=None):
@@ -75,6 +74,13 @@ def load_members(paths):
     if len(shapes) != 1:
         raise BundleError(f"members take different inputs: {sorted(shapes)}")
     return members
+
+
+def shared_net_size(metadatas):
+    """The VGG16 input size all members were trained at (None if they differ), so that an
+    ensemble of one bundle stays a starting point for `training.train --init-from`."""
+    sizes = {meta.get("training", {}).get("net_size") for meta in metadatas}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def average_models(models):
@@ -135,8 +141,9 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}") from None
     input_size = members[0][1]["input_size"]
     val_ds = validation_split(args, input_size)
-    for (model, _), path in zip(members, args.models):
-        validation_report(model, val_ds, path.name)
+    if len(members) > 1:  # one bundle's own reading is the "1 view(s)" candidate below
+        for (model, _), path in zip(members, args.models):
+            validation_report(model, val_ds, path.name)
     ensemble = average_models([model for model, _ in members])
     chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
     bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
@@ -150,6 +157,7 @@ def main(argv=None):
     metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "test_views": list(views),
+        "net_size": shared_net_size([meta for _, meta in members]),
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
         "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
         "members": [{"file": path.name, **meta.get("training", {}),

@@ -51,7 +51,7 @@ from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
-from training.views import VIEW_SETS, bundle_views, with_test_views
+from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
 NOTEBOOK_ARGS = [
@@ -63,7 +63,6 @@ NOTEBOOK_ARGS = [
 # VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
 VGG16_BGR_MEAN = (103.939, 116.779, 123.68)
 PRECISIONS = ("auto", "mixed_bfloat16", "float32")
-VIEW_CHOICES = ("auto", *map(str, VIEW_SETS))
 
 
 def parse_args(argv=None):
@@ -151,9 +150,7 @@ def checked_metadata(path):
 def bundle_sizes(metadata):
     """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
     img_size = metadata["input_size"][0]
-    training = metadata.get("training", {})
-    made_by = (training.get("members") or [training])[0]  # training.ensemble of one bundle
-    return img_size, made_by.get("net_size", img_size)
+    return img_size, metadata.get("training", {}).get("net_size") or img_size
 
 
 def running_in_notebook():

@@ -14,6 +14,7 @@ VIEW_SETS = {
     2: ("face", "mirror"),
     4: ("face", "mirror", "zoom", "zoom_mirror"),
 }
+VIEW_CHOICES = ("auto", *map(str, VIEW_SETS))  # the --views option of the training commands
 ZOOM_MARGIN = 1 / 16  # cut from each side: 3 px of a 48-px crop
 
 
