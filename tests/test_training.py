@@ -13,6 +13,7 @@ from PIL import Image
 from app.bundle import read_metadata
 from app.emotions import LABELS
 from training.dataset import DataError, scan_folder
+from training.train import RunClock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--weights", "none", "--img-size", "32", "--net-size", "32", "--batch-size", "8",
@@ -50,8 +51,10 @@ def trained(tmp_path_factory):
     args = ["--data", str(data), *SMALL, "--epochs", "3", "--out", str(out),
             "--run-dir", str(base / "run")]
     first = run("training.train", *args, "--stop-after", "1")
+    first_wall_time = float((base / "run" / "wall_time_s.txt").read_text())
     resumed = run("training.train", *args, "--resume")
-    return {"data": data, "out": out, "run": base / "run", "first": first, "resumed": resumed}
+    return {"data": data, "out": out, "run": base / "run", "first": first, "resumed": resumed,
+            "first_wall_time": first_wall_time}
 
 
 def test_interrupted_run_resumes_from_its_last_epoch(trained):
@@ -64,6 +67,20 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     # head epoch 0, fine-tuning epoch 0 in the first session, then 1 and 2 after resuming
     assert epochs == [0, 0, 1, 2]
+
+
+def test_resumed_run_records_the_wall_time_of_both_sessions(trained):
+    metadata = json.loads(trained["out"].with_suffix(".json").read_text())
+    assert trained["first_wall_time"] > 0
+    assert metadata["training"]["wall_time_s"] > trained["first_wall_time"]
+
+
+def test_run_clock_adds_the_time_of_earlier_sessions(tmp_path):
+    (tmp_path / "wall_time_s.txt").write_text("100\n")
+    clock = RunClock(tmp_path)
+    assert 100 <= clock.seconds() < 110
+    clock.save()
+    assert 100 <= RunClock(tmp_path).seconds() < 110
 
 
 def test_bundle_follows_the_contract(trained):

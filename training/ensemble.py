@@ -143,7 +143,7 @@ def main(argv=None):
     val_ds = validation_split(args, input_size)
     if len(members) > 1:  # one bundle's own reading is the "1 view(s)" candidate below
         for (model, _), path in zip(members, args.models):
-            validation_report(model, val_ds, path.name)
+            validation_report(model, val_ds, str(path))
     ensemble = average_models([model for model, _ in members])
     chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
     bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
@@ -160,7 +160,7 @@ def main(argv=None):
         "net_size": shared_net_size([meta for _, meta in members]),
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
         "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
-        "members": [{"file": path.name, **meta.get("training", {}),
+        "members": [{"file": path.as_posix(), **meta.get("training", {}),
                      "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
                     for path, (_, meta) in zip(args.models, members)],
     }, channels=members[0][1]["channels"])

@@ -172,6 +172,21 @@ def choose_precision(requested):
     return "mixed_bfloat16" if "avx512_bf16" in flags or "amx_bf16" in flags else "float32"
 
 
+class RunClock:
+    """A run's wall time across sessions: a --resume adds to the time spent before it."""
+
+    def __init__(self, run_dir):
+        self.path = run_dir / "wall_time_s.txt"
+        self.earlier = float(self.path.read_text()) if self.path.exists() else 0.0
+        self.started = time.time()
+
+    def seconds(self):
+        return self.earlier + time.time() - self.started
+
+    def save(self, *_):
+        self.path.write_text(f"{self.seconds():.0f}\n")
+
+
 def prepare_run_dir(run_dir, resume):
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise SystemExit(
@@ -185,8 +200,8 @@ def prepare_run_dir(run_dir, resume):
 
 if __name__ == "__main__":
     args = parse_args(NOTEBOOK_ARGS if running_in_notebook() else None)
-    started = time.time()
     prepare_run_dir(args.run_dir, args.resume)
+    clock = RunClock(args.run_dir)
 
     keras.utils.set_random_seed(args.seed)
     precision = choose_precision(args.precision)
@@ -373,8 +388,9 @@ class StopAfterEpochs(keras.callbacks.Callback):
             raise SessionLimitReached(epoch + 1)
 
 
-def callbacks_for(phase, run_dir, patience=None, stop_after=None):
+def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None):
     cbs = [
+        keras.callbacks.LambdaCallback(on_epoch_end=clock.save),
         keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}")),
         keras.callbacks.ModelCheckpoint(str(run_dir / f"checkpoint_{phase}.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -411,7 +427,7 @@ if __name__ == "__main__":
         base.trainable = False
         compile_for(model, keras.optimizers.Adam(args.head_lr), args.label_smoothing)
         model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs,
-                  class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir),
+                  class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir, clock),
                   shuffle=False, verbose=verbose)
         model.save_weights(head_done)
     elif head_done.exists():
@@ -427,7 +443,8 @@ if __name__ == "__main__":
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                   class_weight=class_weight,
-                  callbacks=callbacks_for("finetune", args.run_dir, args.patience, args.stop_after),
+                  callbacks=callbacks_for("finetune", args.run_dir, clock, args.patience,
+                                          args.stop_after),
                   shuffle=False, verbose=verbose)
     except SessionLimitReached as stop:
         log(f"stopped after fine-tuning epoch {stop.args[0]} of {args.epochs} (--stop-after); "
@@ -556,7 +573,7 @@ if __name__ == "__main__":
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot_history(args.run_dir / "history.csv", curve)
     metadata = bundle_metadata([args.img_size, args.img_size], str(train_folder(args.data)),
-                               val_report, training_record(args, views, time.time() - started))
+                               val_report, training_record(args, views, clock.seconds()))
     write_bundle(inference_copy(serving_model), metadata, args.out)
     log(f"wrote {args.out} and {args.out.with_suffix('.json').name}, curve {curve.name} "
-        f"({(time.time() - started) / 60:.1f} min)")
+        f"({clock.seconds() / 60:.1f} min in all)")
