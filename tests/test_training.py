@@ -170,15 +170,22 @@ def nested_layer(model, name):
     return None
 
 
-def test_ensemble_of_trained_bundles(trained, tmp_path, make_app):
+@pytest.fixture(scope="module")
+def ensembled(trained, tmp_path_factory):
+    """The trained bundle averaged with itself, with class biases: the command's result."""
+    out = tmp_path_factory.mktemp("ensemble") / "ensemble.keras"
+    result = run("training.ensemble", "--models", str(trained["out"]), str(trained["out"]),
+                 "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "on",
+                 "--out", str(out))
+    return out, result
+
+
+def test_ensemble_of_trained_bundles(trained, ensembled, make_app):
     import keras
 
     from training.train import plain_model
 
-    out = tmp_path / "ensemble.keras"
-    result = run("training.ensemble", "--models", str(trained["out"]), str(trained["out"]),
-                 "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "on",
-                 "--out", str(out))
+    out, result = ensembled
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = json.loads(out.with_suffix(".json").read_text())
     training = metadata["training"]
@@ -195,6 +202,21 @@ def test_ensemble_of_trained_bundles(trained, tmp_path, make_app):
                                source.get_layer("emotion").bias.numpy() + bias, atol=1e-5)
     app = make_app(MODEL_PATH=str(out))
     assert app.test_client().get("/healthz").get_json()["status"] == "ready"
+
+
+def test_training_can_start_from_an_ensembles_first_network(trained, ensembled, tmp_path):
+    import keras
+
+    out = tmp_path / "continued.keras"
+    result = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "1",
+                 "--lr", "1e-12", "--init-from", str(ensembled[0]), "--views", "1",
+                 "--out", str(out), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the first of its 2 averaged networks" in result.stdout
+    first = nested_layer(keras.saving.load_model(ensembled[0], compile=False), "member_0")
+    continued = keras.saving.load_model(out, compile=False)
+    for before, after in zip(first.get_weights(), continued.get_weights()):
+        np.testing.assert_allclose(np.float32(after), np.float32(before), rtol=1e-6, atol=1e-9)
 
 
 def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app):

@@ -326,17 +326,30 @@ def plain_model(model, metadata):
     return inner[0]
 
 
+def member_count(metadata):
+    """How many networks a bundle averages (1 for a bundle from training.train)."""
+    return max(len(metadata.get("training", {}).get("members", [])), 1)
+
+
+def starting_network(model, metadata):
+    """The one VGG16 network --init-from continues: the bundle's own, or an ensemble's first
+    (the average of several networks is not one network to fine-tune)."""
+    model = plain_model(model, metadata)
+    if member_count(metadata) == 1:
+        return model
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+
+
 def load_bundle_weights(model, path, metadata):
-    """Copy a single-model bundle's weights into `model` (any --net-size: the head pools)."""
+    """Copy a bundle's (first) network's weights into `model` (any --net-size: the head pools)."""
     try:
-        source = plain_model(keras.saving.load_model(path, compile=False), metadata)
+        source = starting_network(keras.saving.load_model(path, compile=False), metadata)
     except (BundleError, OSError, ValueError) as exc:
         raise SystemExit(f"error: --init-from: {exc}") from None
     weights = source.get_weights()
     expected = [w.shape for w in model.get_weights()]
     if [w.shape for w in weights] != expected:
-        raise SystemExit(f"error: --init-from: {path} is not a single VGG16 model of this shape "
-                         f"(an ensemble bundle cannot be a starting point; use one of its members)")
+        raise SystemExit(f"error: --init-from: {path} is not a VGG16 model of this shape")
     model.set_weights(weights)
 
 
@@ -353,7 +366,9 @@ if __name__ == "__main__":
                              len(LABELS), args.dropout)
     if args.init_from:
         load_bundle_weights(model, args.init_from, args.init_metadata)
-        log(f"starting from {args.init_from}")
+        members = member_count(args.init_metadata)
+        log(f"starting from {args.init_from}"
+            + (f" (the first of its {members} averaged networks)" if members > 1 else ""))
     log(f"model: {model.count_params():,} parameters, input {args.img_size}×{args.img_size} grey, "
         f"VGG16 at {args.net_size}×{args.net_size}")
 
