@@ -8,11 +8,12 @@ import wave
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from bench.soak import multipart_body, start_server
 from tests.bundles import make_tiny_bundle
-from tests.images import video_frames
+from tests.images import astronaut, video_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -71,29 +72,41 @@ def served_reading(server, rgb):
 
 @pytest.fixture(scope="session")
 def wavering_camera(tmp_path_factory, server):
-    """A face that wavers between two expressions for the served model: the video frames just
-    before and just after its reading tips from one class to the other, shown by turns for
-    200 ms each. Each frame alone has a clear leader; the leader swaps five times a second,
-    which is what makes a naive label flicker."""
+    """A camera that wavers between two expressions for the served model, shown by turns for
+    200 ms each: the video frames just before and just after its reading tips from one class to
+    the other, or, for a model that reads the whole video one way, the video's least sure frame
+    and a smiling face. Each frame alone has a clear leader; the leader swaps five times a
+    second, which is what makes a naive label flicker."""
     frames = video_frames()
     readings = [served_reading(server, rgb) for rgb in frames]
     tips = [i for i in range(1, len(frames) - 2)
             if None not in (readings[i][0], readings[i + 1][0]) and readings[i][0] != readings[i + 1][0]]
-    if not tips:
-        pytest.fail("the served model reads one class on every frame of the video: "
-                    "nothing wavers, so flicker cannot be tested")
-    tip = min(tips, key=lambda i: max(readings[i][1], readings[i + 1][1]))
-    before, after = frames[tip - 1], frames[tip + 2]
-    if readings[tip - 1][0] == readings[tip + 2][0]:
-        before, after = frames[tip], frames[tip + 1]
+    if tips:
+        tip = min(tips, key=lambda i: max(readings[i][1], readings[i + 1][1]))
+        before, after = frames[tip - 1], frames[tip + 2]
+        if readings[tip - 1][0] == readings[tip + 2][0]:
+            before, after = frames[tip], frames[tip + 1]
+    else:  # the model reads the whole video one way: its least sure frame against a smile
+        before = frames[min(range(len(frames)), key=lambda i: readings[i][1])]
+        after = on_canvas(astronaut(), *before.shape[:2])
+        if served_reading(server, after)[0] in (None, served_reading(server, before)[0]):
+            pytest.fail("the served model reads the frown video and the smiling astronaut alike: "
+                        "nothing wavers, so flicker cannot be tested")
     return write_y4m(([before] * 6 + [after] * 6) * 8,
                      tmp_path_factory.mktemp("camera") / "wavering.y4m")
 
 
+def on_canvas(rgb, height, width):
+    """The image scaled to `height` and centred on a grey canvas of the camera's size."""
+    scaled = cv2.resize(rgb, (rgb.shape[1] * height // rgb.shape[0], height))
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    left = (width - scaled.shape[1]) // 2
+    canvas[:, left:left + scaled.shape[1]] = scaled
+    return canvas
+
+
 def write_tone(path, seconds=30.0, rate=8000, frequency=440):
     """A quiet sine tone as a 16-bit mono WAV: long enough to be still playing during a test."""
-    import numpy as np
-
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.1 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2")
