@@ -13,7 +13,6 @@ from PIL import Image
 from app.bundle import read_metadata
 from app.emotions import LABELS
 from training.dataset import DataError, scan_folder
-from training.train import RunClock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--weights", "none", "--img-size", "32", "--net-size", "32", "--batch-size", "8",
@@ -76,11 +75,16 @@ def test_resumed_run_records_the_wall_time_of_both_sessions(trained):
 
 
 def test_run_clock_adds_the_time_of_earlier_sessions(tmp_path):
+    from training.train import RunClock
+
     (tmp_path / "wall_time_s.txt").write_text("100\n")
     clock = RunClock(tmp_path)
     assert 100 <= clock.seconds() < 110
     clock.save()
     assert 100 <= RunClock(tmp_path).seconds() < 110
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["wall_time_s.txt"]
+    (tmp_path / "wall_time_s.txt").write_text("")  # unreadable: counted from now, no crash
+    assert RunClock(tmp_path).seconds() < 10
 
 
 def test_bundle_follows_the_contract(trained):

@@ -177,14 +177,19 @@ class RunClock:
 
     def __init__(self, run_dir):
         self.path = run_dir / "wall_time_s.txt"
-        self.earlier = float(self.path.read_text()) if self.path.exists() else 0.0
+        try:
+            self.earlier = float(self.path.read_text())
+        except (OSError, ValueError):  # a new run, or an unreadable record: count from now
+            self.earlier = 0.0
         self.started = time.time()
 
     def seconds(self):
         return self.earlier + time.time() - self.started
 
     def save(self, *_):
-        self.path.write_text(f"{self.seconds():.0f}\n")
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(f"{self.seconds():.0f}\n")
+        os.replace(partial, self.path)  # a kill mid-write leaves the last record whole
 
 
 def prepare_run_dir(run_dir, resume):
