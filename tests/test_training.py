@@ -239,6 +239,24 @@ def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app)
     assert app.test_client().get("/healthz").get_json()["status"] == "ready"
 
 
+def test_runs_with_other_seeds_share_the_validation_split(tmp_path):
+    """--seed changes the start, --split-seed alone the split: runs can be compared and averaged."""
+    from types import SimpleNamespace
+
+    from training.train import make_datasets
+
+    write_faces(tmp_path / "train", per_class=8)
+
+    def validation_images(seed, split_seed):
+        args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=seed, split_seed=split_seed,
+                               erase=0.5, batch_size=8)
+        _, val_ds = make_datasets(tmp_path / "train", args)
+        return sorted(image.tobytes() for images, _ in val_ds for image in images.numpy())
+
+    assert validation_images(1, 1337) == validation_images(2, 1337)
+    assert validation_images(1, 1337) != validation_images(1, 7)
+
+
 def test_training_refuses_a_broken_folder(tmp_path):
     write_faces(tmp_path / "train")
     (tmp_path / "train" / "sad" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")

@@ -8,7 +8,7 @@ Models trained from different starts (input sizes, seeds) make different
 mistakes; averaging their probabilities usually beats each of them. The
 members must share labels and input. Whether the ensemble (and mirrored-face
 averaging on top) is kept is judged on the same seeded validation split of
-`--data` that `training.train` carves out (same --seed and --val-fraction),
+`--data` that `training.train` carves out (same --split-seed and --val-fraction),
 never on the test set. So are the per-class output biases of
 `training.class_bias`, fitted on that split and kept only if they raise
 macro-F1 on held-out halves of it.
@@ -58,7 +58,8 @@ def parse_args(argv=None):
     parser.add_argument("--class-bias", choices=("auto", "on", "off"), default="auto",
                         help="shift the classes' output biases to even out recall; 'auto' keeps "
                              "the shift only if it raises held-out validation macro-F1")
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--split-seed", type=int, default=1337,
+                        help="training.train's --split-seed: the validation split to judge on")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     args = parser.parse_args(argv)
     return args
@@ -128,7 +129,7 @@ def validation_split(args, input_size):
     _, val_ds = image_folder_dataset(
         train_folder(args.data), input_size, channels=1, batch_size=None,
         label_mode="categorical", validation_split=args.val_fraction, subset="both",
-        seed=args.seed, shuffle=True)
+        seed=args.split_seed, shuffle=True)
     return val_ds.batch(128).cache()
 
 
@@ -147,7 +148,7 @@ def main(argv=None):
     ensemble = average_models([model for model, _ in members])
     chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
     bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
-                                      args.class_bias, args.seed)
+                                      args.class_bias, args.split_seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
     best_member = max(meta["metrics"]["validation"]["accuracy"] for _, meta in members)

@@ -105,7 +105,11 @@ def parse_args(argv=None):
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy")
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--seed", type=int, default=1337,
+                        help="seed of the initial head, augmentation and shuffling")
+    parser.add_argument("--split-seed", type=int, default=1337,
+                        help="seed of the validation split: keep it to compare or average runs "
+                             "trained with different --seed (default: 1337)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="'auto' uses mixed_bfloat16 where the CPU has native bf16")
     parser.add_argument("--out", type=Path, default=Path("models/moodtunes_vgg16.keras"))
@@ -251,7 +255,8 @@ def make_datasets(folder, args):
     # Unbatched so the decoded images can be cached once and reshuffled every epoch.
     train_ds, val_ds = image_folder_dataset(
         folder, (args.img_size, args.img_size), channels=1, batch_size=None,
-        label_mode="categorical", validation_split=args.val_fraction, subset="both", seed=args.seed, shuffle=True,
+        label_mode="categorical", validation_split=args.val_fraction, subset="both",
+        seed=args.split_seed, shuffle=True,
     )
     augment = make_augmentation(args.seed, args.erase)
     train_ds = (
@@ -579,6 +584,8 @@ def training_record(args, views, wall_seconds):
         "command": "python -m training.train " + " ".join(sys.argv[1:]),
         "wall_time_s": round(wall_seconds),
         "net_size": args.net_size,
+        "seed": args.seed,
+        "split_seed": args.split_seed,
         "init_from": str(args.init_from) if args.init_from else None,
         "precision": keras.mixed_precision.global_policy().name,
         "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
