@@ -32,13 +32,13 @@ from keras import layers
 from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.class_bias import cross_fitted_gain, fit_class_bias
-from training.dataset import image_folder_dataset
 from training.train import (
     bundle_metadata,
     choose_serving_model,
     inference_copy,
     log,
     plain_model,
+    split_folder,
     train_folder,
     validation_report,
 )
@@ -126,10 +126,8 @@ def balance_classes(models, val_ds, views, mode, seed):
 
 
 def validation_split(args, input_size):
-    _, val_ds = image_folder_dataset(
-        train_folder(args.data), input_size, channels=1, batch_size=None,
-        label_mode="categorical", validation_split=args.val_fraction, subset="both",
-        seed=args.split_seed, shuffle=True)
+    _, val_ds = split_folder(train_folder(args.data), input_size, args.val_fraction,
+                             args.split_seed)
     return val_ds.batch(128).cache()
 
 

@@ -249,15 +249,21 @@ def make_augmentation(seed, erase=0.5):
     )
 
 
+def split_folder(folder, input_size, val_fraction, split_seed):
+    """(train, validation) images of `folder`, unbatched: the one seeded split that training
+    and training.ensemble judge on, whatever --seed a run used."""
+    return image_folder_dataset(
+        folder, input_size, channels=1, batch_size=None, label_mode="categorical",
+        validation_split=val_fraction, subset="both", seed=split_seed, shuffle=True,
+    )
+
+
 def make_datasets(folder, args):
     import tensorflow as tf
 
     # Unbatched so the decoded images can be cached once and reshuffled every epoch.
-    train_ds, val_ds = image_folder_dataset(
-        folder, (args.img_size, args.img_size), channels=1, batch_size=None,
-        label_mode="categorical", validation_split=args.val_fraction, subset="both",
-        seed=args.split_seed, shuffle=True,
-    )
+    train_ds, val_ds = split_folder(folder, (args.img_size, args.img_size), args.val_fraction,
+                                    args.split_seed)
     augment = make_augmentation(args.seed, args.erase)
     train_ds = (
         train_ds.cache()
@@ -326,11 +332,16 @@ def resolve_weights(value):
     return str(path)
 
 
+def inner_models(model):
+    """The models a wrapper calls: the views' network, or an ensemble's members in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
 def plain_model(model, metadata):
     """A bundle's model without its test-time views wrapper."""
     if len(bundle_views(metadata)) == 1:
         return model
-    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    inner = inner_models(model)
     if len(inner) != 1:
         raise BundleError(f"cannot find the plain model inside {model.name}")
     return inner[0]
@@ -347,7 +358,7 @@ def starting_network(model, metadata):
     model = plain_model(model, metadata)
     if member_count(metadata) == 1:
         return model
-    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return inner_models(model)[0]
 
 
 def load_bundle_weights(model, path, metadata):
