@@ -249,12 +249,31 @@ def test_runs_with_other_seeds_share_the_validation_split(tmp_path):
 
     def validation_images(seed, split_seed):
         args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=seed, split_seed=split_seed,
-                               erase=0.5, batch_size=8)
+                               erase=0.5, mixup=0.0, batch_size=8)
         _, val_ds = make_datasets(tmp_path / "train", args)
         return sorted(image.tobytes() for images, _ in val_ds for image in images.numpy())
 
     assert validation_images(1, 1337) == validation_images(2, 1337)
     assert validation_images(1, 1337) != validation_images(1, 7)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_mixup_blends_training_labels_only_when_asked(tmp_path, alpha):
+    from types import SimpleNamespace
+
+    from training.train import make_datasets
+
+    write_faces(tmp_path / "train", per_class=8)
+    args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=3, split_seed=1337, erase=0.5,
+                           mixup=alpha, batch_size=24)
+    train_ds, val_ds = make_datasets(tmp_path / "train", args)
+    train_labels = np.concatenate([labels.numpy() for _, labels in train_ds])
+    val_labels = np.concatenate([labels.numpy() for _, labels in val_ds])
+
+    np.testing.assert_allclose(train_labels.sum(axis=1), 1.0, atol=1e-5)
+    blended = (train_labels.max(axis=1) < 0.999).sum()
+    assert blended > 0 if alpha else blended == 0
+    assert set(np.unique(val_labels)) == {0.0, 1.0}
 
 
 def test_training_refuses_a_broken_folder(tmp_path):

@@ -102,6 +102,9 @@ def parse_args(argv=None):
     parser.add_argument("--erase", type=float, default=0.5,
                         help="random erasing in the augmentation: strength from 0 (off) to 1 "
                              "(default: 0.5)")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="blend pairs of training faces and their labels (MixUp), "
+                             "ALPHA from 0 (off) to 1 (default: 0)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy")
@@ -131,6 +134,8 @@ def parse_args(argv=None):
         parser.error("--val-fraction must be between 0 and 0.5")
     if not 0 <= args.erase <= 1:
         parser.error("--erase must be between 0 and 1")
+    if not 0 <= args.mixup <= 1:
+        parser.error("--mixup must be between 0 and 1")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
     args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
@@ -224,7 +229,8 @@ if __name__ == "__main__":
 # read with `image_dataset_from_directory` as grey crops of `img_size`. The
 # validation split is seeded, so a resumed run sees the same split.
 # Augmentation suits faces: mirror, small turns, shifts and zooms, lighting,
-# and small erased patches (occlusions).
+# and small erased patches (occlusions); `--mixup` also blends pairs of faces
+# and their labels, against FER-2013's label noise and overfitting.
 
 
 # %%
@@ -265,11 +271,20 @@ def make_datasets(folder, args):
     train_ds, val_ds = split_folder(folder, (args.img_size, args.img_size), args.val_fraction,
                                     args.split_seed)
     augment = make_augmentation(args.seed, args.erase)
+    mixup = keras.layers.MixUp(alpha=args.mixup, seed=args.seed) if args.mixup else None
+
+    def augment_batch(images, labels):
+        images = augment(images, training=True)
+        if mixup is None:
+            return images, labels
+        mixed = mixup({"images": images, "labels": labels}, training=True)
+        return mixed["images"], mixed["labels"]
+
     train_ds = (
         train_ds.cache()
         .shuffle(8192, seed=args.seed, reshuffle_each_iteration=True)
         .batch(args.batch_size)
-        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
     val_ds = val_ds.batch(args.batch_size).cache().prefetch(tf.data.AUTOTUNE)
@@ -597,6 +612,7 @@ def training_record(args, views, wall_seconds):
         "net_size": args.net_size,
         "seed": args.seed,
         "split_seed": args.split_seed,
+        "mixup": args.mixup,
         "init_from": str(args.init_from) if args.init_from else None,
         "precision": keras.mixed_precision.global_policy().name,
         "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
