@@ -257,12 +257,25 @@ def test_runs_with_other_seeds_share_the_validation_split(tmp_path):
     assert validation_images(1, 1337) != validation_images(1, 7)
 
 
+@pytest.fixture
+def precision_policy():
+    """Sets Keras's global precision policy for one test, restoring the old one after."""
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy(before)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_mixup_blends_training_labels_only_when_asked(tmp_path, alpha):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_mixup_blends_training_labels_only_when_asked(tmp_path, precision_policy, alpha,
+                                                       precision):
     from types import SimpleNamespace
 
     from training.train import make_datasets
 
+    precision_policy(precision)
     write_faces(tmp_path / "train", per_class=8)
     args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=3, split_seed=1337, erase=0.5,
                            mixup=alpha, batch_size=24)

@@ -271,7 +271,10 @@ def make_datasets(folder, args):
     train_ds, val_ds = split_folder(folder, (args.img_size, args.img_size), args.val_fraction,
                                     args.split_seed)
     augment = make_augmentation(args.seed, args.erase)
-    mixup = keras.layers.MixUp(alpha=args.mixup, seed=args.seed) if args.mixup else None
+    # float32 whatever the precision policy: MixUp multiplies the labels, which Keras would
+    # otherwise cast to bfloat16 and fail on.
+    mixup = (keras.layers.MixUp(alpha=args.mixup, seed=args.seed, dtype="float32")
+             if args.mixup else None)
 
     def augment_batch(images, labels):
         images = augment(images, training=True)
