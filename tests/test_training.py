@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
     first, resumed = trained["first"], trained["resumed"]
     assert first.returncode == 0, first.stderr[-2000:]
     assert "stopped after fine-tuning epoch 1 of 3" in first.stdout
+    assert re.search(r"epoch 1: .*\bval_accuracy \d\.\d{4}", first.stdout), first.stdout
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "phase 1 already done" in resumed.stdout
     with open(trained["run"] / "history.csv", newline="") as f:

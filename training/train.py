@@ -439,6 +439,9 @@ class StopAfterEpochs(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.done += 1
         if self.done >= self.epochs:
+            # Keras prints an epoch's progress line after the callbacks, so this one never would.
+            figures = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+            log(f"epoch {epoch + 1}: {figures}")
             raise SessionLimitReached(epoch + 1)
 
 
