@@ -76,6 +76,35 @@ def test_resumed_run_records_the_wall_time_of_both_sessions(trained):
     assert metadata["training"]["wall_time_s"] > trained["first_wall_time"]
 
 
+@pytest.mark.parametrize("loss, val_loss, collapsed", [
+    (1.3857, 1.3851, True),   # a run that collapsed: both at ln 4, the class priors
+    (0.9889, 0.8929, False),  # a healthy fine-tuning epoch
+    (1.9175, 1.3482, False),  # the head phase's first epoch: validation near chance, train not
+    (1.3857, None, False),    # no validation figures: nothing to judge
+])
+def test_fine_tuning_stops_when_the_network_collapses(loss, val_loss, collapsed):
+    from training.train import StopOnCollapse, TrainingCollapsed
+
+    guard = StopOnCollapse(num_classes=4)
+    logs = {"loss": loss, "accuracy": 0.34} | ({"val_loss": val_loss} if val_loss else {})
+    if collapsed:
+        with pytest.raises(TrainingCollapsed):
+            guard.on_epoch_end(0, logs)
+    else:
+        guard.on_epoch_end(0, logs)
+
+
+def test_only_runs_from_pretrained_weights_are_watched_for_collapse(tmp_path):
+    """From random weights (--weights none) a run starts at chance; that is no collapse."""
+    from training.train import RunClock, StopOnCollapse, callbacks_for
+
+    def guarded(pretrained):
+        callbacks = callbacks_for("finetune", tmp_path, RunClock(tmp_path), pretrained=pretrained)
+        return any(isinstance(callback, StopOnCollapse) for callback in callbacks)
+
+    assert guarded(True) and not guarded(False)
+
+
 def test_run_clock_adds_the_time_of_earlier_sessions(tmp_path):
     from training.train import RunClock
 

@@ -35,6 +35,7 @@ Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
 
 # %%
 import argparse
+import math
 import os
 import sys
 import time
@@ -445,13 +446,40 @@ class StopAfterEpochs(keras.callbacks.Callback):
             raise SessionLimitReached(epoch + 1)
 
 
-def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None):
+class TrainingCollapsed(Exception):
+    """Raised when the network has stopped telling faces apart; the run cannot recover."""
+
+
+class StopOnCollapse(keras.callbacks.Callback):
+    """Ends a fine-tuning run whose network answers every face the same.
+
+    Fine-tuning at this learning rate can, for an unlucky seed, push VGG16's
+    activations dead in the first epoch; the network then outputs the class
+    priors, its loss sits at ln(classes) on train and validation alike, and more
+    epochs never bring it back. Hours of training would go into nothing.
+    """
+
+    def __init__(self, num_classes, tolerance=0.01):
+        super().__init__()
+        self.chance_loss = math.log(num_classes)
+        self.tolerance = tolerance
+
+    def on_epoch_end(self, epoch, logs=None):
+        losses = [(logs or {}).get(name) for name in ("loss", "val_loss")]
+        if all(loss is not None and abs(loss - self.chance_loss) < self.tolerance
+               for loss in losses):
+            raise TrainingCollapsed(epoch + 1)
+
+
+def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None, pretrained=False):
     cbs = [
         keras.callbacks.LambdaCallback(on_epoch_end=clock.save),
         keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}")),
         keras.callbacks.ModelCheckpoint(str(run_dir / f"checkpoint_{phase}.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
+    if pretrained:  # from random weights, chance-level answers are where a run starts
+        cbs.append(StopOnCollapse(len(LABELS)))
     if patience:
         cbs.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=patience, restore_best_weights=True, verbose=1))
@@ -501,12 +529,18 @@ if __name__ == "__main__":
         model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                   class_weight=class_weight,
                   callbacks=callbacks_for("finetune", args.run_dir, clock, args.patience,
-                                          args.stop_after),
+                                          args.stop_after, pretrained=args.weights != "none"),
                   shuffle=False, verbose=verbose)
     except SessionLimitReached as stop:
         log(f"stopped after fine-tuning epoch {stop.args[0]} of {args.epochs} (--stop-after); "
             f"continue with the same command plus --resume")
         raise SystemExit(0) from None
+    except TrainingCollapsed as collapse:
+        raise SystemExit(
+            f"error: fine-tuning collapsed in epoch {collapse.args[0]}: the network answers "
+            f"every face the same (loss at chance, ln {len(LABELS)}). Start over in a new "
+            f"--run-dir with another --seed or a lower --lr."
+        ) from None
 
 # %% [markdown]
 # ## Evaluate and save
