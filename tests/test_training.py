@@ -88,8 +88,9 @@ def test_fine_tuning_stops_when_the_network_collapses(loss, val_loss, collapsed)
     guard = StopOnCollapse(num_classes=4)
     logs = {"loss": loss, "accuracy": 0.34} | ({"val_loss": val_loss} if val_loss else {})
     if collapsed:
-        with pytest.raises(TrainingCollapsed):
+        with pytest.raises(TrainingCollapsed) as stopped:
             guard.on_epoch_end(0, logs)
+        assert stopped.value.args == (1, loss, val_loss)
     else:
         guard.on_epoch_end(0, logs)
 

@@ -468,7 +468,7 @@ class StopOnCollapse(keras.callbacks.Callback):
         losses = [(logs or {}).get(name) for name in ("loss", "val_loss")]
         if all(loss is not None and abs(loss - self.chance_loss) < self.tolerance
                for loss in losses):
-            raise TrainingCollapsed(epoch + 1)
+            raise TrainingCollapsed(epoch + 1, *losses)
 
 
 def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None, pretrained=False):
@@ -537,9 +537,9 @@ if __name__ == "__main__":
         raise SystemExit(0) from None
     except TrainingCollapsed as collapse:
         raise SystemExit(
-            f"error: fine-tuning collapsed in epoch {collapse.args[0]}: the network answers "
-            f"every face the same (loss at chance, ln {len(LABELS)}). Start over in a new "
-            f"--run-dir with another --seed or a lower --lr."
+            "error: fine-tuning collapsed in epoch {}: the network answers every face the same "
+            "(loss {:.4f}, validation loss {:.4f}: chance, ln {}). Start over in a new "
+            "--run-dir with another --seed or a lower --lr.".format(*collapse.args, len(LABELS))
         ) from None
 
 # %% [markdown]
