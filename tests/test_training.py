@@ -271,18 +271,23 @@ def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app)
     assert app.test_client().get("/healthz").get_json()["status"] == "ready"
 
 
+def small_datasets(folder, *options):
+    """training.train's (train, validation) datasets of `folder` for these command-line options,
+    on 32-px crops with a quarter held out; every other option at its default."""
+    from training.train import make_datasets, parse_args
+
+    args = parse_args(["--data", str(folder), "--img-size", "32", "--val-fraction", "0.25",
+                       *options])
+    return make_datasets(folder, args)
+
+
 def test_runs_with_other_seeds_share_the_validation_split(tmp_path):
     """--seed changes the start, --split-seed alone the split: runs can be compared and averaged."""
-    from types import SimpleNamespace
-
-    from training.train import make_datasets
-
     write_faces(tmp_path / "train", per_class=8)
 
     def validation_images(seed, split_seed):
-        args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=seed, split_seed=split_seed,
-                               erase=0.5, mixup=0.0, batch_size=8)
-        _, val_ds = make_datasets(tmp_path / "train", args)
+        _, val_ds = small_datasets(tmp_path / "train", "--seed", str(seed),
+                                   "--split-seed", str(split_seed), "--batch-size", "8")
         return sorted(image.tobytes() for images, _ in val_ds for image in images.numpy())
 
     assert validation_images(1, 1337) == validation_images(2, 1337)
@@ -303,15 +308,10 @@ def precision_policy():
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_mixup_blends_training_labels_only_when_asked(tmp_path, precision_policy, alpha,
                                                        precision):
-    from types import SimpleNamespace
-
-    from training.train import make_datasets
-
     precision_policy(precision)
     write_faces(tmp_path / "train", per_class=8)
-    args = SimpleNamespace(img_size=32, val_fraction=0.25, seed=3, split_seed=1337, erase=0.5,
-                           mixup=alpha, batch_size=24)
-    train_ds, val_ds = make_datasets(tmp_path / "train", args)
+    train_ds, val_ds = small_datasets(tmp_path / "train", "--seed", "3", "--mixup", str(alpha),
+                                      "--batch-size", "24")
     train_labels = np.concatenate([labels.numpy() for _, labels in train_ds])
     val_labels = np.concatenate([labels.numpy() for _, labels in val_ds])
 
