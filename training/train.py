@@ -97,7 +97,9 @@ def parse_args(argv=None):
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--fine-tune-from", type=int, default=2, choices=range(1, 6),
                         metavar="BLOCK", help="unfreeze VGG16 blocks BLOCK..5 (default: 2)")
-    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--val-fraction", type=float, default=0.15,
+                        help="share of the training images held out for validation: early "
+                             "stopping and --views auto judge on it (default: 0.15)")
     parser.add_argument("--label-smoothing", type=float, default=0.1,
                         help="soften the one-hot targets: FER-2013's labels are noisy (default: 0.1)")
     parser.add_argument("--erase", type=float, default=0.5,
