@@ -106,6 +106,20 @@ def test_only_runs_from_pretrained_weights_are_watched_for_collapse(tmp_path):
     assert guarded(True) and not guarded(False)
 
 
+@pytest.mark.parametrize("patience, stops_early", [("4", True), ("0", False)])
+def test_patience_zero_trains_every_epoch_and_keeps_the_last(tmp_path, patience, stops_early):
+    """--patience 0 is how a fixed-length run (e.g. on nearly all of train) is asked for."""
+    import keras
+
+    from training.train import RunClock, callbacks_for, parse_args
+
+    args = parse_args(["--data", str(tmp_path), "--patience", patience])
+    callbacks = callbacks_for("finetune", tmp_path, RunClock(tmp_path), args.patience)
+    stoppers = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
+    assert len(stoppers) == stops_early
+    assert all(cb.patience == 4 and cb.restore_best_weights for cb in stoppers)
+
+
 def test_run_clock_adds_the_time_of_earlier_sessions(tmp_path):
     from training.train import RunClock
 

@@ -110,7 +110,9 @@ def parse_args(argv=None):
                              "ALPHA from 0 (off) to 1 (default: 0)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
-                        help="early stopping: epochs without a better validation accuracy")
+                        help="early stopping: epochs without a better validation accuracy, "
+                             "then the best epoch is kept (default: 4; 0: off, the last epoch "
+                             "is kept)")
     parser.add_argument("--seed", type=int, default=1337,
                         help="seed of the initial head, augmentation and shuffling")
     parser.add_argument("--split-seed", type=int, default=1337,
