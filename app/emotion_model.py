@@ -1,13 +1,11 @@
 """The expression classifier: a model bundle loaded once, classifying face crops in batches."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from app.bundle import TRAIN_HINT, BundleError, read_metadata
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from app.quiet_tensorflow import load_tensorflow
 
 
 class EmotionModel:
@@ -31,6 +29,7 @@ class EmotionModel:
         model_path = Path(model_path)
         metadata = metadata or read_metadata(model_path)
         try:
+            load_tensorflow()
             import keras
 
             keras_model = keras.saving.load_model(model_path, compile=False)
@@ -58,7 +57,7 @@ def _frozen_inference(keras_model, input_shape):
     otherwise be cast and re-laid-out on every call: freezing does that once
     and makes classification ~4× faster with identical outputs.
     """
-    import tensorflow as tf
+    tf = load_tensorflow()
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )

@@ -93,6 +93,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the app and bench/soak.py, when run as `python bench/frame_path.py`
 
+from app.quiet_tensorflow import load_tensorflow  # noqa: E402
 from bench.soak import multipart_body, start_server  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -170,7 +171,6 @@ def configure_threads(threads):
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import cv2
 
     cv2.setNumThreads(threads)
@@ -178,7 +178,7 @@ def configure_threads(threads):
 
 
 def apply_tf_threads(threads):
-    import tensorflow as tf
+    tf = load_tensorflow()
 
     try:  # the env vars already did it; this errors if TF's runtime is already up
         tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -1,9 +1,5 @@
 """Small model bundles built by the tests, where the trained model's exact output does not matter."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from app.bundle import write_bundle
 from app.emotions import LABELS
 

@@ -18,12 +18,13 @@ biases without averaging anything.
 """
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from app.quiet_tensorflow import load_tensorflow
+
+load_tensorflow()  # before Keras imports it: keeps TensorFlow's start-up notices out
 
 import keras
 import numpy as np

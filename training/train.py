@@ -42,7 +42,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+from app.quiet_tensorflow import load_tensorflow
+
+load_tensorflow()  # before Keras imports it: keeps TensorFlow's start-up notices out
 
 import keras
 import numpy as np
