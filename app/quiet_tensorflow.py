@@ -4,7 +4,9 @@ TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ info and warning logs, but since T
 two notices ignore it (tensorflow/tensorflow#100442): Abseil's "All log messages before
 absl::InitializeLog() ..." and "oneDNN custom operations are on ...", each printed twice on
 every import. They are written to file descriptor 2 from C++, so the import runs with that
-descriptor captured; those two notices are dropped and anything else is passed on.
+descriptor captured; those two notices are dropped and anything else is passed on. The capture
+is process-wide: what other threads write meanwhile comes out, in order, when the import ends.
+Project code that imports Keras or TensorFlow lazily calls `load_tensorflow()` first.
 """
 
 import contextlib

@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from app.emotions import LABELS
+from app.quiet_tensorflow import load_tensorflow
 
 # What tf.data's decoder reads; anything else in a class folder is skipped.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -74,6 +75,7 @@ def image_folder_dataset(root, input_size, channels, batch_size, label_mode="int
 
     Images are resized with area interpolation, the same as the server's face crops.
     """
+    load_tensorflow()  # the first TensorFlow import may happen here (training.evaluate)
     import keras
 
     return keras.utils.image_dataset_from_directory(
