@@ -62,7 +62,7 @@ def served_reading(server, rgb):
     body, content_type = multipart_body(cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes())
     request = urllib.request.Request(f"{server}/api/predict", data=body,
                                      headers={"Content-Type": content_type})
-    with urllib.request.urlopen(request) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         faces = json.load(response)["faces"]
     if not faces:
         return None, 1.0

@@ -153,7 +153,7 @@ def fake_prediction(server, emotion):
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"{server}/api/playlists/{emotion}") as response:
+    with urllib.request.urlopen(f"{server}/api/playlists/{emotion}", timeout=60) as response:
         playlist = json.load(response)
     probabilities = {label: (0.85 if label == emotion else 0.05) for label in LABELS}
     face = {"box": [200, 100, 300, 300], "emotion": emotion, "confidence": 0.85,
