@@ -246,17 +246,21 @@ def train_folder(data):
 
 
 def make_augmentation(seed, erase=0.5):
+    # Each layer gets its own seed: layers seeded alike draw the same numbers, so every
+    # mirrored face would also come out darker, turned and shifted the same way.
+    seeds = iter(range(seed, seed + 7))
     return keras.Sequential(
         [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.05, fill_mode="nearest", seed=seed),  # ±18°
-            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
-            layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=seed),
-            layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
-            layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+            layers.RandomFlip("horizontal", seed=next(seeds)),
+            layers.RandomRotation(0.05, fill_mode="nearest", seed=next(seeds)),  # ±18°
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=next(seeds)),
+            layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=next(seeds)),
+            layers.RandomBrightness(0.15, value_range=(0, 255), seed=next(seeds)),
+            layers.RandomContrast(0.2, value_range=(0, 255), seed=next(seeds)),
             # Noise over a small patch, as a hand or glasses would cover part of a face: the
             # network must read the expression from more than one feature.
-            layers.RandomErasing(erase, scale=(0.02, 0.15), value_range=(0, 255), seed=seed),
+            layers.RandomErasing(erase, scale=(0.02, 0.15), value_range=(0, 255),
+                                 seed=next(seeds)),
         ],
         name="augmentation",
     )
@@ -280,7 +284,7 @@ def make_datasets(folder, args):
     augment = make_augmentation(args.seed, args.erase)
     # float32 whatever the precision policy: MixUp multiplies the labels, which Keras would
     # otherwise cast to bfloat16 and fail on.
-    mixup = (keras.layers.MixUp(alpha=args.mixup, seed=args.seed, dtype="float32")
+    mixup = (keras.layers.MixUp(alpha=args.mixup, seed=args.seed - 1, dtype="float32")
              if args.mixup else None)
 
     def augment_batch(images, labels):
