@@ -70,6 +70,103 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
     assert epochs == [0, 0, 1, 2]
 
 
+def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained):
+    """Killed while it chose views or wrote the bundle: --resume must not start fine-tuning over
+    (Keras deletes its backup when fit() ends)."""
+    history = (trained["run"] / "history.csv").read_text()
+    trained["out"].unlink()
+    again = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "3",
+                "--out", str(trained["out"]), "--run-dir", str(trained["run"]), "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "phases 1 and 2 already done" in again.stdout
+    assert (trained["run"] / "history.csv").read_text() == history  # no epoch trained again
+    assert read_metadata(trained["out"])["labels"] == list(LABELS)
+
+
+def weights_marking(model, value):
+    return [np.full(w.shape, value, np.float32) for w in model.get_weights()]
+
+
+def early_stopping_session(run_dir, model, epochs, val_accuracies):
+    """Drive training.train's early stopping through some epochs, as fit() would: each epoch's
+    weights are filled with its number, so the restored weights tell which epoch they are."""
+    from training.resume import ResumableEarlyStopping
+
+    stopper = ResumableEarlyStopping(run_dir, patience=3)
+    model.stop_training = False  # as fit() sets it
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch in epochs:
+        model.set_weights(weights_marking(model, epoch))
+        stopper.on_epoch_end(epoch, {"val_accuracy": val_accuracies[epoch]})
+        if model.stop_training:
+            break
+    return stopper
+
+
+def test_early_stopping_keeps_the_best_epoch_across_sessions(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    val_accuracies = [0.5, 0.9, 0.6, 0.61, 0.62, 0.63, 0.64]
+    early_stopping_session(tmp_path, model, range(0, 2), val_accuracies)  # then killed
+    resumed = early_stopping_session(tmp_path, model, range(2, 7), val_accuracies)
+    assert model.stop_training and resumed.stopped_epoch == 4  # patience counted across both
+    resumed.on_train_end()
+    assert np.all(model.get_weights()[0] == 1)  # epoch 1's weights, the best, were restored
+
+
+def test_augmentation_draws_each_distortion_independently():
+    """Seeded alike, Keras's random layers draw the same numbers: every mirrored face would
+    also be darker. Mirroring and brightness must not be correlated."""
+    from training.train import make_augmentation
+
+    faces = np.zeros((512, 32, 32, 1), np.float32)
+    faces[:, :, :16] = 160.0  # bright left half: a mirrored face is bright on the right
+    faces[:, :, 16:] = 90.0
+    augment = make_augmentation(seed=1337, erase=0.0)
+    out = np.concatenate([augment(faces[i:i + 64], training=True).numpy()
+                          for i in range(0, 512, 64)])[..., 0]
+    mirrored = out[:, 12:20, 2:8].mean(axis=(1, 2)) < out[:, 12:20, 24:30].mean(axis=(1, 2))
+    brightness = out.mean(axis=(1, 2))
+    assert 0.35 < mirrored.mean() < 0.65
+    assert abs(np.corrcoef(mirrored, brightness)[0, 1]) < 0.2
+
+
+def test_the_same_seed_gives_the_same_training_batches(tmp_path):
+    """--seed reproduces a run's augmented batches, not only its split."""
+    write_faces(tmp_path / "train", per_class=8)
+
+    def first_batches():
+        train_ds, _ = small_datasets(tmp_path / "train", "--seed", "5", "--batch-size", "2")
+        return [images.numpy() for epoch in range(2) for images, _ in train_ds]
+
+    for a, b in zip(first_batches(), first_batches(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_stop_after_on_the_last_epoch_lets_the_run_finish():
+    from training.train import SessionLimitReached, StopAfterEpochs
+
+    last = StopAfterEpochs(2)
+    last.set_params({"epochs": 2})
+    last.on_epoch_end(0)
+    last.on_epoch_end(1)  # the run's last epoch: the bundle gets written in this session
+    early = StopAfterEpochs(1)
+    early.set_params({"epochs": 2})
+    with pytest.raises(SessionLimitReached):
+        early.on_epoch_end(0)
+
+
+def test_the_bundle_records_the_arguments_parsed(tmp_path):
+    """In a notebook sys.argv is the kernel's: the record must hold what the run was given."""
+    from training.train import parse_args, training_record
+
+    argv = ["--data", str(tmp_path), "--epochs", "3"]
+    record = training_record(parse_args(argv), ["face"], 1.0)
+    assert record["command"] == "python -m training.train " + " ".join(argv)
+
+
 def test_resumed_run_records_the_wall_time_of_both_sessions(trained):
     metadata = json.loads(trained["out"].with_suffix(".json").read_text())
     assert trained["first_wall_time"] > 0
@@ -292,7 +389,7 @@ def small_datasets(folder, *options):
 
     args = parse_args(["--data", str(folder), "--img-size", "32", "--val-fraction", "0.25",
                        *options])
-    return make_datasets(folder, args)
+    return make_datasets(folder, args, args.seed)
 
 
 def test_runs_with_other_seeds_share_the_validation_split(tmp_path):

@@ -36,7 +36,6 @@ Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
 # %%
 import argparse
 import math
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -54,6 +53,7 @@ from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
+from training.resume import ResumableEarlyStopping, epochs_logged, replace_atomically
 from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
@@ -135,6 +135,7 @@ def parse_args(argv=None):
                         help="end this session after N fine-tuning epochs, resumable with "
                              "--resume (e.g. to fit Colab's time limits)")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.out.suffix != ".keras":
         parser.error("--out must end in .keras")
     if not 0 < args.val_fraction < 0.5:
@@ -203,9 +204,8 @@ class RunClock:
         return self.earlier + time.time() - self.started
 
     def save(self, *_):
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(f"{self.seconds():.0f}\n")
-        os.replace(partial, self.path)  # a kill mid-write leaves the last record whole
+        seconds = f"{self.seconds():.0f}\n"
+        replace_atomically(self.path, lambda path: path.write_text(seconds))
 
 
 def prepare_run_dir(run_dir, resume):
@@ -224,7 +224,10 @@ if __name__ == "__main__":
     prepare_run_dir(args.run_dir, args.resume)
     clock = RunClock(args.run_dir)
 
-    keras.utils.set_random_seed(args.seed)
+    # A resumed session must not replay the shuffles and augmentations of the epochs before
+    # the interruption, so its random streams start from the seed plus the epochs done.
+    session_seed = args.seed + epochs_logged(args.run_dir)
+    keras.utils.set_random_seed(session_seed)
     precision = choose_precision(args.precision)
     keras.mixed_precision.set_global_policy(precision)
     log(f"Keras {keras.__version__}, precision {precision}, run folder {args.run_dir}")
@@ -275,16 +278,16 @@ def split_folder(folder, input_size, val_fraction, split_seed):
     )
 
 
-def make_datasets(folder, args):
+def make_datasets(folder, args, seed):
     import tensorflow as tf
 
     # Unbatched so the decoded images can be cached once and reshuffled every epoch.
     train_ds, val_ds = split_folder(folder, (args.img_size, args.img_size), args.val_fraction,
                                     args.split_seed)
-    augment = make_augmentation(args.seed, args.erase)
+    augment = make_augmentation(seed, args.erase)
     # float32 whatever the precision policy: MixUp multiplies the labels, which Keras would
     # otherwise cast to bfloat16 and fail on.
-    mixup = (keras.layers.MixUp(alpha=args.mixup, seed=args.seed - 1, dtype="float32")
+    mixup = (keras.layers.MixUp(alpha=args.mixup, seed=seed - 1, dtype="float32")
              if args.mixup else None)
 
     def augment_batch(images, labels):
@@ -296,9 +299,11 @@ def make_datasets(folder, args):
 
     train_ds = (
         train_ds.cache()
-        .shuffle(8192, seed=args.seed, reshuffle_each_iteration=True)
+        .shuffle(8192, seed=seed, reshuffle_each_iteration=True)
         .batch(args.batch_size)
-        .map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        # One batch at a time: parallel calls would take the seeded random numbers in whatever
+        # order threads run, so --seed would not reproduce a run. Cheap next to a VGG16 step.
+        .map(augment_batch)
         .prefetch(tf.data.AUTOTUNE)
     )
     val_ds = val_ds.batch(args.batch_size).cache().prefetch(tf.data.AUTOTUNE)
@@ -319,7 +324,7 @@ if __name__ == "__main__":
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
     log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    train_ds, val_ds = make_datasets(folder, args)
+    train_ds, val_ds = make_datasets(folder, args, session_seed)
     class_weight = balanced_class_weights(counts)
 
 # %% [markdown]
@@ -411,9 +416,14 @@ def set_trainable_blocks(base, first_block):
 
 
 if __name__ == "__main__":
-    model, base = make_model(args.img_size, args.net_size,
-                             None if args.init_from else resolve_weights(args.weights),
-                             len(LABELS), args.dropout)
+    weights = None if args.init_from else resolve_weights(args.weights)
+    try:
+        model, base = make_model(args.img_size, args.net_size, weights, len(LABELS), args.dropout)
+    except Exception as exc:  # Keras reports a failed download as a bare Exception
+        if weights != "imagenet":
+            raise
+        raise SystemExit(f"error: --weights imagenet: cannot download VGG16's weights ({exc}). "
+                         "Offline? Pass a local copy: --weights PATH.weights.h5") from None
     if args.init_from:
         load_bundle_weights(model, args.init_from, args.init_metadata)
         members = member_count(args.init_metadata)
@@ -449,7 +459,7 @@ class StopAfterEpochs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.done += 1
-        if self.done >= self.epochs:
+        if self.done >= self.epochs and epoch + 1 < self.params["epochs"]:
             # Keras prints an epoch's progress line after the callbacks, so this one never would.
             figures = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
             log(f"epoch {epoch + 1}: {figures}")
@@ -482,17 +492,17 @@ class StopOnCollapse(keras.callbacks.Callback):
 
 
 def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None, pretrained=False):
-    cbs = [
-        keras.callbacks.LambdaCallback(on_epoch_end=clock.save),
-        keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}")),
+    cbs = [keras.callbacks.LambdaCallback(on_epoch_end=clock.save)]
+    if patience:  # saves its state before the backup: a resumed epoch never skips it
+        cbs.append(ResumableEarlyStopping(run_dir, patience))
+    cbs += [
+        # Two alternating backups: a kill while one is written leaves the other to resume from.
+        keras.callbacks.BackupAndRestore(str(run_dir / f"backup_{phase}"), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(str(run_dir / f"checkpoint_{phase}.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if pretrained:  # from random weights, chance-level answers are where a run starts
         cbs.append(StopOnCollapse(len(LABELS)))
-    if patience:
-        cbs.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=patience, restore_best_weights=True, verbose=1))
     if stop_after:
         cbs.append(StopAfterEpochs(stop_after))  # last: runs after the backup is written
     return cbs
@@ -517,18 +527,25 @@ def compile_for(model, optimizer, label_smoothing):
 if __name__ == "__main__":
     verbose = 1 if sys.stdout.isatty() else 2
     head_done = args.run_dir / "head_done.weights.h5"
-    if args.head_epochs and not head_done.exists():
+    # BackupAndRestore deletes its backup when fine-tuning ends: a run killed after that
+    # (choosing views, writing the bundle) resumes from these weights, not from epoch 1.
+    finetune_done = args.run_dir / "finetune_done.weights.h5"
+    if finetune_done.exists():
+        log("phases 1 and 2 already done: loading the fine-tuned weights")
+        model.load_weights(finetune_done)
+    elif args.head_epochs and not head_done.exists():
         log(f"phase 1: head only, {args.head_epochs} epoch(s) at lr {args.head_lr}")
         base.trainable = False
         compile_for(model, keras.optimizers.Adam(args.head_lr), args.label_smoothing)
         model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs,
                   class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir, clock),
                   shuffle=False, verbose=verbose)
-        model.save_weights(head_done)
+        replace_atomically(head_done, model.save_weights)
     elif head_done.exists():
         log("phase 1 already done: loading its weights")
         model.load_weights(head_done)
 
+if __name__ == "__main__" and not finetune_done.exists():
     log(f"phase 2: VGG16 blocks {args.fine_tune_from}–5 trainable, {args.epochs} epoch(s), "
         f"peak lr {args.lr}")
     set_trainable_blocks(base, args.fine_tune_from)
@@ -539,7 +556,8 @@ if __name__ == "__main__":
         model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                   class_weight=class_weight,
                   callbacks=callbacks_for("finetune", args.run_dir, clock, args.patience,
-                                          args.stop_after, pretrained=args.weights != "none"),
+                                          args.stop_after,
+                                          pretrained=args.weights != "none" or bool(args.init_from)),
                   shuffle=False, verbose=verbose)
     except SessionLimitReached as stop:
         log(f"stopped after fine-tuning epoch {stop.args[0]} of {args.epochs} (--stop-after); "
@@ -551,6 +569,7 @@ if __name__ == "__main__":
             "(loss {:.4f}, validation loss {:.4f}: chance, ln {}). Start over in a new "
             "--run-dir with another --seed or a lower --lr.".format(*collapse.args, len(LABELS))
         ) from None
+    replace_atomically(finetune_done, model.save_weights)
 
 # %% [markdown]
 # ## Evaluate and save
@@ -657,7 +676,7 @@ def bundle_metadata(input_size, trained_on, val_report, training, channels=1):
 
 def training_record(args, views, wall_seconds):
     return {
-        "command": "python -m training.train " + " ".join(sys.argv[1:]),
+        "command": "python -m training.train " + " ".join(args.argv),
         "wall_time_s": round(wall_seconds),
         "net_size": args.net_size,
         "seed": args.seed,
