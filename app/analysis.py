@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from app.config import DEFAULTS
 from app.faces import crop_face, decode_image
 
 
@@ -14,17 +15,20 @@ class DeadlineExceeded(Exception):
 class FrameAnalyzer:
     """Holds the detector and the model; `analyze` turns image bytes into a result dict."""
 
-    def __init__(self, detector, model, max_pixels):
+    def __init__(self, detector, model, max_pixels, max_faces=DEFAULTS["MAX_FACES"]):
         self.detector = detector
         self.model = model
         self.max_pixels = max_pixels
+        self.max_faces = max_faces
 
     def analyze(self, data, deadline=None):
         """Result for one image; raises faces.ImageRejected for bad input.
 
-        Every face is classified in one batched model call; faces are listed
-        largest first and the largest one gives the top-level emotion.
-        `deadline` (a time.perf_counter() value) is checked between stages.
+        Only the `max_faces` largest faces are classified, and only they are
+        listed: in one batched model call, largest first, the largest one giving
+        the top-level emotion. `deadline` (a time.perf_counter() value) is checked
+        between stages, so a frame past it is dropped before classification, the
+        longest stage; a classification once started is finished and answered.
         """
         timing = {}
         started = time.perf_counter()
@@ -33,7 +37,7 @@ class FrameAnalyzer:
         _check(deadline)
 
         mark = time.perf_counter()
-        boxes = self.detector.detect(image)
+        boxes = self.detector.detect(image)[: self.max_faces]
         crops = [crop_face(image, box, self.model.input_size) for box in boxes]
         timing["detect"] = _ms_since(mark)
         _check(deadline)

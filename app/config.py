@@ -3,6 +3,7 @@
 `create_app(test_config)` overrides any of these keys in tests.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ DEFAULTS = {
     "MAX_IMAGE_PIXELS": 40_000_000,
     # A request still being worked on after this long is answered 503.
     "REQUEST_TIMEOUT_S": 10.0,
+    # Faces classified per frame, the largest ones: bounds the work one group photo costs.
+    "MAX_FACES": 8,
     # "eager": create_app() returns with the model loaded (tests, scripts).
     # "background": the app answers at once, /healthz says 503 until the model
     # is in (gunicorn.conf.py sets this).
@@ -24,7 +27,10 @@ DEFAULTS = {
     "LOG_LEVEL": "INFO",
 }
 
-_CASTS = {"MAX_UPLOAD_MB": float, "MAX_IMAGE_PIXELS": int, "REQUEST_TIMEOUT_S": float}
+_CASTS = {"MAX_UPLOAD_MB": float, "MAX_IMAGE_PIXELS": int, "REQUEST_TIMEOUT_S": float,
+          "MAX_FACES": int}
+# The levels gunicorn.conf.py can pass on to gunicorn's own --log-level as well.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -50,12 +56,21 @@ def from_environment(environ=None):
 
 def finalize(config):
     """Derived settings and range checks, after test overrides are applied."""
-    for key in ("MAX_UPLOAD_MB", "MAX_IMAGE_PIXELS", "REQUEST_TIMEOUT_S"):
-        if config[key] <= 0:
-            raise ConfigError(f"{key} must be positive, got {config[key]!r}")
+    for key in _CASTS:
+        # nan passes `<= 0` (and would switch the timeout off); inf cannot become a byte count.
+        if not math.isfinite(config[key]) or config[key] <= 0:
+            raise ConfigError(f"{key} must be a positive finite number, got {config[key]!r}")
     if config["MODEL_LOADING"] not in ("eager", "background"):
         raise ConfigError(f"MODEL_LOADING must be 'eager' or 'background', "
                           f"got {config['MODEL_LOADING']!r}")
+    config["LOG_LEVEL"] = _log_level(config["LOG_LEVEL"])
     # Flask answers 413 itself, before reading a body larger than this.
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"] * 1024 * 1024)
     return config
+
+
+def _log_level(name):
+    level = str(name).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={name!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return level

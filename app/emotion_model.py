@@ -12,7 +12,6 @@ class EmotionModel:
     """A loaded bundle. `classify` is safe to call from several threads at once."""
 
     def __init__(self, keras_model, metadata, name):
-
         self.metadata = metadata
         self.name = name
         self.labels = tuple(metadata["labels"])
@@ -24,20 +23,21 @@ class EmotionModel:
     def load(cls, model_path, metadata=None):
         """Load and check the bundle at `model_path`; raises BundleError with a clear message.
 
+        Any failure — reading the file, the shape check, freezing the graph, the warm-up,
+        running out of memory — is a BundleError, so start-up always stops with a message.
         `metadata`: what `read_metadata(model_path)` returned, if the caller already checked it.
         """
         model_path = Path(model_path)
         metadata = metadata or read_metadata(model_path)
+        keras_model = _read_keras_model(model_path)
         try:
-            load_tensorflow()
-            import keras
-
-            keras_model = keras.saving.load_model(model_path, compile=False)
-        except Exception as exc:  # Keras raises many types for a corrupt file
-            raise BundleError(f"cannot load {model_path}: {exc}. {TRAIN_HINT}") from exc
-        _check_shapes(keras_model, metadata, model_path)
-        model = cls(keras_model, metadata, model_path.stem)
-        model.classify(np.zeros((1, *model.input_size, model.channels), np.uint8))  # warm-up
+            _check_shapes(keras_model, metadata, model_path)
+            model = cls(keras_model, metadata, model_path.stem)
+            model.classify(np.zeros((1, *model.input_size, model.channels), np.uint8))  # warm-up
+        except BundleError:
+            raise
+        except Exception as exc:  # e.g. a model saved unbuilt has no input shape to check
+            raise _bundle_error("use", model_path, exc) from exc
         return model
 
     def classify(self, crops):
@@ -48,6 +48,25 @@ class EmotionModel:
         if len(crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         return self._infer(crops.astype(np.float32)).numpy()
+
+
+def _read_keras_model(model_path):
+    try:
+        load_tensorflow()
+        import keras
+
+        return keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:  # Keras raises many types for a corrupt file
+        reason = exc
+        # Keras says "File not found" of any .keras file that is not a zip archive, even one
+        # that exists.
+        if "File not found" in str(exc) and model_path.is_file():
+            reason = "the file exists but is not a readable .keras archive (corrupt or truncated)"
+        raise _bundle_error("load", model_path, reason) from exc
+
+
+def _bundle_error(failed_to, model_path, reason):
+    return BundleError(f"cannot {failed_to} {model_path}: {str(reason).rstrip('.')}. {TRAIN_HINT}")
 
 
 def _frozen_inference(keras_model, input_shape):

@@ -28,6 +28,21 @@ def _code_for(exc):
     return (exc.name or "error").lower().replace(" ", "_")
 
 
+def _too_large_message(config):
+    """Werkzeug raises the same 413 for a body over MAX_CONTENT_LENGTH and for a form with
+    too many parts (or too large a text field): only the first is "larger than"."""
+    if _body_over_limit(config["MAX_CONTENT_LENGTH"]):
+        return f"the upload is larger than {config['MAX_UPLOAD_MB']:g} MB"
+    return "the form has too many parts or too large a text field; send one file field named 'image'"
+
+
+def _body_over_limit(limit):
+    if request.content_length is not None:
+        return request.content_length > limit
+    # A chunked body has no length: Werkzeug stops reading it at the limit.
+    return getattr(request.stream, "is_exhausted", True)
+
+
 def register_error_handlers(app):
     @app.errorhandler(Rejected)
     def handle_rejection(exc):
@@ -39,8 +54,7 @@ def register_error_handlers(app):
             return exc
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = app.config["MAX_UPLOAD_MB"]
-            message = f"the upload is larger than {limit:g} MB"
+            message = _too_large_message(app.config)
         response = error_response(_code_for(exc), message, exc.code)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)

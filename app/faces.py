@@ -19,6 +19,10 @@ from app.rejection import Rejected
 # Only these decoders ever see an upload (Pillow's JPEG decoder also opens MPO,
 # the JPEG variant some phones write).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+# Pillow cannot identify a file whose header is damaged; its first bytes still
+# tell an accepted type (then it is a broken image, 400) from any other (415).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
 # forehead); widening the box by this much per side frames faces the same way.
@@ -57,6 +61,8 @@ def decode_image(data, max_pixels, grayscale=True):
         # in _decode_opened (far lower) is the one that refuses.
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
+        if _has_accepted_signature(data):
+            raise ImageRejected("invalid_image", "the image header is corrupt", 400) from None
         raise ImageRejected(
             "unsupported_media_type", "not a JPEG, PNG or WebP image", 415
         ) from None
@@ -75,13 +81,29 @@ def _decode_opened(image, max_pixels, grayscale):
     try:
         if image.format in ("JPEG", "MPO") and grayscale:
             image.draft("L", image.size)  # libjpeg decodes luminance only: faster
-        image = _upright(image)
+        image = _eight_bit(_upright(image))
         pixels = np.asarray(image.convert("L" if grayscale else "RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRejected("invalid_image", f"the image is truncated or corrupt: {exc}", 400) from None
     if pixels.size == 0:
         raise ImageRejected("invalid_image", "the image has no pixels", 400)
     return pixels
+
+
+def _has_accepted_signature(data):
+    is_webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data.startswith((PNG_SIGNATURE, JPEG_SIGNATURE)) or is_webp
+
+
+def _eight_bit(image):
+    """16-bit greyscale (a PNG opens as mode I;16, or I in older Pillow) scaled to 8 bits.
+
+    Pillow's convert() clips such values at 255 instead of scaling them,
+    which turns nearly the whole picture white.
+    """
+    if not image.mode.startswith("I"):
+        return image
+    return Image.fromarray(np.clip(np.asarray(image) >> 8, 0, 255).astype(np.uint8))
 
 
 def _upright(image):

@@ -48,7 +48,8 @@ class Services:
 
     def load_model(self, config, metadata):
         model = EmotionModel.load(config["MODEL_PATH"], metadata)
-        self.analyzer = FrameAnalyzer(FaceDetector(), model, config["MAX_IMAGE_PIXELS"])
+        self.analyzer = FrameAnalyzer(FaceDetector(), model, config["MAX_IMAGE_PIXELS"],
+                                      config["MAX_FACES"])
         self.model = model
         log.info("model %s loaded (input %s×%s, %s channel(s))",
                  model.name, *model.input_size, model.channels)
@@ -85,8 +86,9 @@ def create_app(test_config=None):
 def _load_or_exit(services, config, metadata):
     try:
         services.load_model(config, metadata)
-    except BundleError as exc:
-        log.critical("MoodTunes cannot start: %s", exc)
+    except Exception as exc:  # a worker left without its model would answer 503 forever
+        # A BundleError's message says it all; anything else is a bug to trace.
+        log.critical("MoodTunes cannot start: %s", exc, exc_info=not isinstance(exc, BundleError))
         # Exit code 3 is gunicorn's "worker failed to boot": it stops the server
         # rather than restarting a worker that can never load its model.
         os._exit(3)
@@ -100,3 +102,5 @@ def _configure_logging(level):
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(level)
+    # At DEBUG, Pillow logs every EXIF tag of an upload with its value (camera, owner, GPS).
+    logging.getLogger("PIL").setLevel(logging.WARNING)

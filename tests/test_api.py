@@ -1,10 +1,15 @@
 """The HTTP API against DESIGN.md's contracts, on a tiny model built by the tests."""
 
 import io
+import struct
+import zlib
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app.emotions import LABELS
+from app.faces import decode_image
 from tests.images import astronaut, encode, no_face, two_faces, video_frames
 
 
@@ -63,6 +68,16 @@ def test_no_face_is_not_an_error(client):
     assert body["emotion"] is None and body["faces"] == [] and body["playlist"] is None
 
 
+def test_16_bit_grey_png_is_scaled_not_clipped(client):
+    grey = np.asarray(Image.fromarray(astronaut()).convert("L"))
+    png16 = encode(grey.astype(np.uint16) * 257, "PNG")  # 0–255 spread over 0–65535
+    assert Image.open(io.BytesIO(png16)).mode == "I;16"
+    decoded = decode_image(png16, max_pixels=10**6)
+    assert np.abs(decoded.astype(int) - grey).max() <= 1
+    body = post_image(client, png16, "photo.png", "image/png").get_json()
+    assert len(body["faces"]) == 1
+
+
 def test_every_face_is_classified_largest_first(client):
     body = post_image(client, encode(two_faces())).get_json()
     assert len(body["faces"]) == 2
@@ -72,6 +87,23 @@ def test_every_face_is_classified_largest_first(client):
     for face in body["faces"]:
         assert_face_result(face)
     assert body["emotion"] == body["faces"][0]["emotion"]
+
+
+def test_only_the_largest_faces_are_classified(make_app, monkeypatch):
+    app = make_app(MAX_FACES=1)
+    model = app.extensions["moodtunes"].model
+    batch_sizes = []
+    classify = model.classify
+
+    def counting(crops):
+        batch_sizes.append(len(crops))
+        return classify(crops)
+
+    monkeypatch.setattr(model, "classify", counting)
+    body = post_image(app.test_client(), encode(two_faces())).get_json()
+    assert batch_sizes == [1]
+    assert len(body["faces"]) == 1
+    assert body["faces"][0]["box"][0] < 512  # the astronaut, not her smaller mirror image
 
 
 def assert_error(response, status, code):
@@ -104,6 +136,30 @@ def test_unsupported_image_type_judged_by_bytes(client):
     assert_error(post_image(client, gif, "frame.jpg", "image/jpeg"), 415, "unsupported_media_type")
 
 
+def png_with_header(data, width=512, crc=None):
+    """A PNG with its IHDR width replaced and its checksum recomputed, or set to `crc`."""
+    body = struct.pack(">I", width) + data[20:29]
+    checksum = zlib.crc32(b"IHDR" + body) if crc is None else crc
+    return data[:16] + body + struct.pack(">I", checksum) + data[33:]
+
+
+# Each an accepted format (by its first bytes) whose header Pillow cannot make sense of.
+CORRUPT_HEADERS = {
+    "png signature only": ("PNG", lambda data: data[:8]),
+    "png cut inside IHDR": ("PNG", lambda data: data[:40]),
+    "png IHDR checksum zeroed": ("PNG", lambda data: png_with_header(data, crc=0)),
+    "png width 0": ("PNG", lambda data: png_with_header(data, width=0)),
+    "jpeg start marker only": ("JPEG", lambda data: data[:3]),
+    "jpeg cut inside its header": ("JPEG", lambda data: data[:20]),
+    "webp with a junk first chunk": ("WEBP", lambda data: data[:12] + b"JUNK" + data[16:]),
+}
+
+
+@pytest.mark.parametrize(("fmt", "damage"), CORRUPT_HEADERS.values(), ids=CORRUPT_HEADERS.keys())
+def test_corrupt_header_of_an_accepted_type_is_invalid_not_unsupported(client, fmt, damage):
+    assert_error(post_image(client, damage(encode(astronaut(), fmt))), 400, "invalid_image")
+
+
 def test_truncated_jpeg(client):
     data = encode(astronaut())
     assert_error(post_image(client, data[: len(data) // 2]), 400, "invalid_image")
@@ -111,7 +167,29 @@ def test_truncated_jpeg(client):
 
 def test_upload_too_large(make_app):
     client = make_app(MAX_UPLOAD_MB=0.05).test_client()
-    assert_error(post_image(client, encode(astronaut(), "PNG")), 413, "payload_too_large")
+    response = post_image(client, encode(astronaut(), "PNG"))
+    assert_error(response, 413, "payload_too_large")
+    assert "larger than 0.05 MB" in response.get_json()["error"]["message"]
+
+
+def test_chunked_upload_too_large(make_app):
+    client = make_app(MAX_UPLOAD_MB=0.05).test_client()
+    body = (b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+            + bytes(100_000) + b"\r\n--x--\r\n")
+    response = client.post(
+        "/api/predict", input_stream=io.BytesIO(body),
+        headers={"Content-Type": "multipart/form-data; boundary=x", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True})  # as gunicorn sets it
+    assert_error(response, 413, "payload_too_large")
+    assert "larger than 0.05 MB" in response.get_json()["error"]["message"]
+
+
+def test_too_many_form_parts_is_not_called_too_large(client):
+    parts = {f"part{i}": (io.BytesIO(b"x"), f"{i}.jpg") for i in range(1500)}
+    response = client.post("/api/predict", data=parts, content_type="multipart/form-data")
+    assert_error(response, 413, "payload_too_large")
+    message = response.get_json()["error"]["message"]
+    assert "larger than" not in message and "parts" in message
 
 
 def test_too_many_pixels(make_app):

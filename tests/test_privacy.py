@@ -1,21 +1,25 @@
 """Users' faces stay private: frames are never written to disk, to the logs or to the access log.
 
 DESIGN.md promises the server "never writes a frame to disk". These tests post real frames
-and then look everywhere a frame could land: the temp dir, the working tree, every log record
-(at DEBUG), the process's stdout/stderr, and the real gunicorn server's access log.
+and then look everywhere a frame could land: every file the process opens for writing, the temp
+dir, the working tree, every log record (at DEBUG), the process's stdout/stderr, and the real
+gunicorn server's access log. A photo's EXIF (camera, owner) must not reach the logs either.
 """
 
 import base64
+import contextlib
 import io
 import logging
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.images import (
     FROWN_VIDEO,
@@ -143,6 +147,67 @@ def files_under(directory):
     return sorted(str(p.relative_to(directory)) for p in Path(directory).rglob("*"))
 
 
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def opens_for_writing(mode, flags):
+    """Whether an "open" audit event (builtin open gives a mode, os.open only flags) may write."""
+    return any(c in (mode or "") for c in "wax+") or bool(flags & WRITE_FLAGS)
+
+
+class OpenAudit:
+    """Records the files this process opens for writing, from any thread, while a list is set.
+
+    An audit hook cannot be removed: it is installed once, on first use, and does nothing
+    while no test is recording.
+    """
+
+    def __init__(self):
+        self.opened = None
+        self.installed = False
+
+    def record_into(self, opened):
+        if not self.installed:
+            sys.addaudithook(self)
+            self.installed = True
+        self.opened = opened
+
+    def stop(self):
+        self.opened = None
+
+    def __call__(self, event, args):
+        opened = self.opened
+        if opened is None or event != "open" or not opens_for_writing(*args[1:3]):
+            return
+        # The import system caches bytecode for a module first imported now; that holds no frame.
+        if "__pycache__" not in str(args[0]):
+            opened.append(args[0])
+
+
+OPEN_AUDIT = OpenAudit()
+
+
+@contextlib.contextmanager
+def files_written(monkeypatch):
+    """Every file opened for writing inside the block, and every call to OpenCV's writers
+    (C++ code, which Python's audit hooks do not see); those also fail the request."""
+    written = []
+
+    def forbidden(name):
+        def write(*args, **kwargs):
+            written.append(f"cv2.{name}")
+            pytest.fail(f"cv2.{name} called while serving a frame")
+        return write
+
+    for name in ("imwrite", "VideoWriter"):
+        monkeypatch.setattr(cv2, name, forbidden(name))
+    OPEN_AUDIT.record_into(written)
+    try:
+        yield written
+    finally:
+        OPEN_AUDIT.stop()
+
+
 # ---------------------------------------------------------------- logs
 
 
@@ -184,7 +249,8 @@ def private_tempdir(tmp_path, monkeypatch):
     return directory
 
 
-def test_predictions_leave_no_file_and_no_image_in_logs(client, caplog, capfd, private_tempdir):
+def test_predictions_leave_no_file_and_no_image_in_logs(client, caplog, capfd, private_tempdir,
+                                                       monkeypatch):
     caplog.set_level(logging.DEBUG)
     for name in ("moodtunes", "app", "werkzeug", "PIL"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -192,9 +258,11 @@ def test_predictions_leave_no_file_and_no_image_in_logs(client, caplog, capfd, p
     uploads = frames + bad_uploads(frames[0])
     before = tree_snapshot()
 
-    statuses = [post(client, data).status_code for data in uploads]
+    with files_written(monkeypatch) as written:
+        statuses = [post(client, data).status_code for data in uploads]
 
     after = tree_snapshot()
+    assert written == []
     assert statuses == [200] * len(frames) + [400, 415, 415]
     assert files_under(private_tempdir) == []
     changed = changed_paths(before, after)
@@ -209,6 +277,29 @@ def test_predictions_leave_no_file_and_no_image_in_logs(client, caplog, capfd, p
         assert_no_image_arguments(record)
     out, err = capfd.readouterr()
     assert_no_image_in_text(out + err, needles, "stdout/stderr")
+
+
+EXIF_MARKER = "alice-exif-marker"
+
+
+def photo_with_exif():
+    """A JPEG whose EXIF names the camera and its owner, as a phone photo's does."""
+    exif = Image.Exif()
+    exif[0x010F] = f"Make {EXIF_MARKER}"  # Make
+    exif[0x013B] = f"Artist {EXIF_MARKER}"  # Artist
+    return encode(astronaut(), exif=exif.tobytes())
+
+
+def test_exif_of_an_upload_is_not_logged_at_debug(make_app, caplog, capfd):
+    caplog.set_level(logging.DEBUG)  # the root logger at DEBUG, as LOG_LEVEL=DEBUG sets it
+    client = make_app(LOG_LEVEL="DEBUG").test_client()
+
+    assert post(client, photo_with_exif()).status_code == 200
+
+    for record in caplog.records:
+        assert EXIF_MARKER not in record_text(record), f"{record.name} logged the upload's EXIF"
+    out, err = capfd.readouterr()
+    assert EXIF_MARKER not in out + err
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
-from app.bundle import BundleError, metadata_path
+from app.bundle import BundleError, metadata_path, write_bundle
+from app.config import ConfigError, finalize, from_environment
 from tests.bundles import make_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,21 @@ def bundle_copy(tiny_bundle, tmp_path):
     shutil.copy(tiny_bundle, model)
     shutil.copy(metadata_path(tiny_bundle), metadata_path(model))
     return model
+
+
+@pytest.fixture(scope="module")
+def unbuilt_bundle(tiny_bundle, tmp_path_factory):
+    """A bundle whose metadata is fine but whose Sequential model was saved before it was built,
+    so it has no input shape to check."""
+    import keras
+
+    metadata = json.loads(metadata_path(tiny_bundle).read_text())
+    model = keras.Sequential([keras.layers.Dense(4, activation="softmax")])
+    path = tmp_path_factory.mktemp("unbuilt") / "unbuilt.keras"
+    with warnings.catch_warnings():  # Keras warns that the model is unbuilt: that is the point
+        warnings.simplefilter("ignore", UserWarning)
+        write_bundle(model, metadata, path)
+    return path
 
 
 def edit_metadata(model, **changes):
@@ -76,20 +93,53 @@ def test_corrupt_model_file(make_app, bundle_copy):
     start_fails(make_app, bundle_copy, "cannot load")
 
 
+def test_truncated_model_file_is_called_corrupt_not_missing(make_app, bundle_copy):
+    data = bundle_copy.read_bytes()
+    bundle_copy.write_bytes(data[: len(data) // 2])
+    edit_metadata(bundle_copy, sha256=None)
+    message = start_fails(make_app, bundle_copy, "cannot load", "copy.keras", "the file exists but "
+                          "is not a readable .keras archive (corrupt or truncated)")
+    assert "not found" not in message.lower()
+
+
+def test_model_without_an_input_shape(make_app, unbuilt_bundle):
+    message = start_fails(make_app, unbuilt_bundle, "cannot use", "unbuilt.keras", "input shape")
+    assert ".. " not in message  # Keras ends its message with a full stop; so does ours
+
+
+def test_failed_warm_up_is_a_bundle_error(make_app, tiny_bundle, monkeypatch):
+    from app.emotion_model import EmotionModel
+
+    def out_of_memory(self, crops):
+        raise MemoryError("cannot allocate the first batch")
+
+    monkeypatch.setattr(EmotionModel, "classify", out_of_memory)
+    start_fails(make_app, tiny_bundle, "cannot use", "cannot allocate the first batch")
+
+
 def test_shapes_disagree_with_metadata(make_app, tmp_path):
     model = make_tiny_bundle(tmp_path / "big.keras", input_size=(64, 64))
     edit_metadata(model, input_size=[48, 48], sha256=None)
     start_fails(make_app, model, "its metadata says")
 
 
-def test_gunicorn_entry_point_exits_with_the_message(tmp_path):
-    env = {**os.environ, "MODEL_PATH": str(tmp_path / "absent.keras")}
+def assert_entry_point_exits_with_the_message(model_path, *expected):
+    env = {**os.environ, "MODEL_PATH": str(model_path)}
     result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3
-    assert "MoodTunes cannot start" in result.stderr
-    assert "absent.keras is missing" in result.stderr
+    for text in ("MoodTunes cannot start", *expected):
+        assert text in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_entry_point_exits_with_the_message(tmp_path):
+    assert_entry_point_exits_with_the_message(tmp_path / "absent.keras", "absent.keras is missing")
+
+
+def test_gunicorn_entry_point_exits_with_the_message_for_an_unusable_model(unbuilt_bundle):
+    assert_entry_point_exits_with_the_message(
+        unbuilt_bundle, "cannot use", "unbuilt.keras", "python -m training.train")
 
 
 def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
@@ -116,6 +166,30 @@ def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
     assert client.get("/healthz").get_json() == {"status": "ready", "model": "tiny"}
 
 
+def test_background_loader_exits_on_an_unexpected_failure(make_app, monkeypatch, caplog):
+    """Not only BundleError: a worker whose model never loads must not answer 503 forever."""
+    from app.emotion_model import EmotionModel
+
+    exited = []
+    done = threading.Event()
+
+    def broken_load(path, metadata=None):
+        raise RuntimeError("the GPU driver went away")
+
+    def fake_exit(code):
+        exited.append(code)
+        done.set()
+
+    monkeypatch.setattr(EmotionModel, "load", broken_load)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    make_app(MODEL_LOADING="background")
+    assert done.wait(30)
+    assert exited == [3]
+    [record] = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert "MoodTunes cannot start" in record.getMessage()
+    assert "the GPU driver went away" in record.getMessage()
+
+
 def test_background_loading_still_checks_the_bundle_first(make_app, tmp_path):
     with pytest.raises(BundleError, match="missing"):
         make_app(MODEL_LOADING="background", MODEL_PATH=str(tmp_path / "none.keras"))
@@ -131,8 +205,39 @@ def test_malformed_playlist_catalog_stops_start_up(make_app, tmp_path):
 
 
 def test_bad_configuration_value_is_named(make_app, monkeypatch):
-    from app.config import ConfigError
-
     monkeypatch.setenv("MAX_UPLOAD_MB", "lots")
     with pytest.raises(ConfigError, match="MAX_UPLOAD_MB='lots'"):
         make_app()
+
+
+def configured(**environ):
+    return finalize(from_environment(environ))
+
+
+def test_log_level_in_any_case():
+    assert configured(LOG_LEVEL="debug")["LOG_LEVEL"] == "DEBUG"
+    assert configured(LOG_LEVEL="Warning")["LOG_LEVEL"] == "WARNING"
+
+
+def test_unknown_log_level_names_the_valid_ones():
+    valid = "DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    with pytest.raises(ConfigError, match=f"LOG_LEVEL='loud'.*{valid}"):
+        configured(LOG_LEVEL="loud")
+
+
+@pytest.mark.parametrize("key", ["MAX_UPLOAD_MB", "REQUEST_TIMEOUT_S"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN"])
+def test_non_finite_numbers_are_refused(key, value):
+    with pytest.raises(ConfigError, match=key):
+        configured(**{key: value})
+
+
+def test_max_faces_defaults_to_eight():
+    assert configured()["MAX_FACES"] == 8
+    assert configured(MAX_FACES="3")["MAX_FACES"] == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "all"])
+def test_max_faces_must_be_a_positive_whole_number(value):
+    with pytest.raises(ConfigError, match="MAX_FACES"):
+        configured(MAX_FACES=value)
