@@ -9,10 +9,11 @@ import { EMOTIONS, MoodSmoother } from "./mood.js";
 import { Player, renderHistory } from "./player.js";
 import { MoodHistory } from "./queue.js";
 import { loadModes, saveModes } from "./settings.js";
-import { emotionName, percent, renderBoxes, renderReading } from "./view.js";
+import { emotionName, percent, renderBoxes, renderEmotionRows, renderReading, scrollBehavior } from "./view.js";
 
 const body = document.body;
 const $ = (id) => document.getElementById(id);
+renderEmotionRows(); // the bars and match/lift rows, before anything looks them up
 
 const config = {
   frameIntervalMs: numberAttribute("frameIntervalMs", 200, 50, 10000),
@@ -172,9 +173,6 @@ function createPlaylistStore() {
     remember(set) {
       if (set && typeof set === "object" && EMOTIONS.includes(set.emotion)) sets[set.emotion] = set;
     },
-    cached(emotion) {
-      return sets[emotion] || null;
-    },
     loadAll() {
       all ||= fetchPlaylists().then((found) => {
         for (const [emotion, set] of Object.entries(found)) if (!sets[emotion]) sets[emotion] = { emotion, ...set };
@@ -225,7 +223,8 @@ $("lock-mood").addEventListener("click", () => {
 
 const uploadInput = $("upload-input");
 const uploadResult = $("upload-result");
-const uploadStatus = $("upload-status");
+const uploadStatus = $("upload-status"); // role=status: progress and results
+const uploadAlert = $("upload-alert"); // role=alert: problems
 let photoUrl = null;
 let uploadRequest = 0;
 
@@ -236,7 +235,7 @@ $("upload-form").addEventListener("submit", (event) => {
 uploadInput.addEventListener("change", () => analysePhoto());
 $("use-photo").addEventListener("click", (event) => {
   event.preventDefault();
-  $("upload-card").scrollIntoView({ behavior: "smooth", block: "center" });
+  $("upload-card").scrollIntoView({ behavior: scrollBehavior(window), block: "center" });
   uploadInput.focus();
 });
 
@@ -303,10 +302,10 @@ function photoSummary(faces) {
   return faces.length === 1 ? `One face: ${parts[0]}.` : `${faces.length} faces: ${parts.join(", ")}. The largest sets the music.`;
 }
 
+/** Two fixed live regions: screen readers announce a changed role on an existing node unreliably. */
 function showUploadMessage(text, problem) {
-  uploadStatus.textContent = text;
-  uploadStatus.classList.toggle("is-problem", problem);
-  uploadStatus.setAttribute("role", problem ? "alert" : "status");
+  uploadStatus.textContent = problem ? "" : text;
+  uploadAlert.textContent = problem ? text : "";
 }
 
 // ---- helpers ------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 //                     has led it by `labelMargin` for `labelHoldMs`: a face that sits
 //                     between two expressions keeps one name instead of flickering
 //   3. stableMood     the label, adopted only once it has held for `holdMs`
-//                     (the playlist changes only for a lasting mood)
+//                     with the face in view (the playlist changes only for a
+//                     lasting mood, and never while nobody is looking)
 
 export const EMOTIONS = Object.freeze(["angry", "happy", "neutral", "sad"]);
 
@@ -41,6 +42,7 @@ export class MoodSmoother {
   reset() {
     this._average = null; // smoothed probabilities, in label order; null = no face
     this._lastFaceAt = null;
+    this._awaySince = null; // the first frame without the face, during a short gap
     this._label = null;
     this._labelSince = null; // when the current label first came out on top
     this._leader = null; // the label, or the class leading it by labelMargin
@@ -64,6 +66,7 @@ export class MoodSmoother {
     const frame = this._vector(probabilities);
     let display;
     if (frame) {
+      this._resumeClocks(nowMs);
       this._average = this._average === null
         ? frame
         : this._average.map((value, i) => value + this.alpha * (frame[i] - value));
@@ -71,7 +74,8 @@ export class MoodSmoother {
       this._updateLabel(nowMs);
       display = this._average;
     } else if (this._average !== null && nowMs - this._lastFaceAt < this.noFaceMs) {
-      // A face missed for a moment: keep the label, let the bars fade out.
+      // A face missed for a moment: keep the label, let the bars fade out, pause the holds.
+      this._awaySince ??= nowMs;
       const fade = 1 - (nowMs - this._lastFaceAt) / this.noFaceMs;
       display = this._average.map((value) => value * fade);
     } else {
@@ -83,13 +87,13 @@ export class MoodSmoother {
     let pendingMood = null;
     let holdProgress = 0;
     if (this._label !== null && this._label !== this.stableMood) {
-      const held = nowMs - this._labelSince;
-      if (held >= this.holdMs) {
+      const held = (frame ? nowMs : this._awaySince) - this._labelSince; // paused while the face is away
+      if (frame && held >= this.holdMs) {
         this.stableMood = this._label;
         moodChanged = true;
       } else {
         pendingMood = this._label;
-        holdProgress = this.holdMs > 0 ? held / this.holdMs : 1;
+        holdProgress = this.holdMs > 0 ? Math.min(1, held / this.holdMs) : 1;
       }
     }
 
@@ -104,6 +108,15 @@ export class MoodSmoother {
       pendingMood,
       holdProgress,
     };
+  }
+
+  /** The face is back after a short gap: the hold clocks skip the time it was away. */
+  _resumeClocks(nowMs) {
+    if (this._awaySince === null) return;
+    const away = nowMs - this._awaySince;
+    this._labelSince += away;
+    this._leaderSince += away;
+    this._awaySince = null;
   }
 
   _updateLabel(nowMs) {

@@ -10,9 +10,8 @@ const MODE_NAMES = { match: "matches your mood", lift: "lifts your mood" };
 const KIND_NAMES = { audio: "Audio", youtube: "YouTube", spotify: "Spotify", link: "Link", none: "" };
 
 export class Player {
-  constructor({ queue = new PlayQueue(), onStateChange = () => {} } = {}) {
+  constructor({ queue = new PlayQueue() } = {}) {
     this.queue = queue;
-    this.onStateChange = onStateChange;
     const $ = (id) => document.getElementById(id);
     this.el = {
       card: $("player"),
@@ -32,6 +31,7 @@ export class Player {
       message: $("player-message"),
     };
     this._renderedList = undefined; // the list entry the <ol> was built for
+    this._renderedNowPlaying = undefined; // what the now-playing line was built to say
     this._audioTrack = null; // the track whose file is in <audio>
     this._embedTrack = null; // the track whose player is in the iframe
     this._seeking = false;
@@ -234,8 +234,7 @@ export class Player {
     el.next.disabled = !list;
     el.prev.disabled = !list;
 
-    el.lock.setAttribute("aria-pressed", String(queue.locked));
-    el.lock.textContent = queue.locked ? "Mood locked" : "Lock mood";
+    el.lock.setAttribute("aria-pressed", String(queue.locked)); // the label stays "Lock mood"
 
     const upNext = queue.upNext;
     el.upNext.textContent = upNext ? `Up next: ${emotionName(upNext.mood).toLowerCase()} playlist — ${upNext.title}` : "";
@@ -244,7 +243,6 @@ export class Player {
     document.body.dataset.playing = String(playingHere);
     document.body.dataset.playlistMood = list ? list.mood : "";
     this._renderProgress();
-    this.onStateChange(queue);
   }
 
   _renderList(list) {
@@ -267,24 +265,25 @@ export class Player {
     const { queue, el } = this;
     const track = queue.current;
     const box = el.nowPlaying;
-    box.replaceChildren();
+    const status = !track ? "Nothing playing"
+      : queue.playing ? "Playing" : this._audioTrack === track || this._embedTrack === track ? "Paused" : "Ready";
+    const playback = playbackFor(track);
+    const link = playback.kind === "audio" ? null : playback.href;
+    // A live region: rebuilt only when what it says changes, so each change is announced once.
+    const says = [status, track?.title, track?.artist, link].join("\n");
+    if (says === this._renderedNowPlaying) return;
+    this._renderedNowPlaying = says;
+    box.dataset.state = track ? status.toLowerCase() : "empty";
     const state = document.createElement("span");
     state.className = "np-state";
-    if (!track) {
-      state.textContent = "Nothing playing";
-      box.append(state);
-      box.dataset.state = "empty";
-      return;
-    }
-    const playback = playbackFor(track);
-    const status = queue.playing ? "Playing" : this._audioTrack === track || this._embedTrack === track ? "Paused" : "Ready";
     state.textContent = status;
-    box.dataset.state = status.toLowerCase();
+    box.replaceChildren(state);
+    if (!track) return;
     const name = document.createElement("span");
     name.className = "np-track";
     name.textContent = `${track.title} — ${track.artist}`;
-    box.append(state, " ", name);
-    if (playback.href && playback.kind !== "audio") box.append(openLink(playback.href, track));
+    box.append(" ", name);
+    if (link) box.append(openLink(link, track));
   }
 
   _renderProgress() {
@@ -293,7 +292,10 @@ export class Player {
     const active = this._audioTrack !== null && this._audioTrack === this.queue.current && Number.isFinite(audio.duration);
     seek.disabled = !active;
     if (!this._seeking) seek.value = active && audio.duration > 0 ? String(Math.round((audio.currentTime / audio.duration) * 1000)) : "0";
-    if (time) time.textContent = active ? `${clock(audio.currentTime)} / ${clock(audio.duration)}` : "";
+    const [at, length] = [clock(audio.currentTime), clock(audio.duration)];
+    if (active) seek.setAttribute("aria-valuetext", `${at} of ${length}`); // not "537" of 1000
+    else seek.removeAttribute("aria-valuetext");
+    if (time) time.textContent = active ? `${at} / ${length}` : "";
   }
 }
 

@@ -68,7 +68,10 @@ export class PlayQueue {
     return "unaffected";
   }
 
-  /** Next track: into the queued playlist if there is one, else along the list (wrapping). */
+  /**
+   * Next track (the user pressed next, or the current one ended): into the queued playlist
+   * if there is one, else along the list (wrapping).
+   */
   next() {
     if (this.pending) {
       this._show(this.pending, true);
@@ -78,11 +81,6 @@ export class PlayQueue {
     this.index = (this.index + 1) % this.list.tracks.length;
     this.current = this.list.tracks[this.index];
     return this.current;
-  }
-
-  /** The current track ended on its own: same as next. */
-  trackEnded() {
-    return this.next();
   }
 
   /** Previous track in the list (stays on the first). */

@@ -1,5 +1,7 @@
 // Shows a reading: expression name, confidence, one bar per class, face boxes.
 // Text goes in through textContent only; sizes through element.style (CSP-safe).
+// The expressions' display names and emoji live here only: the page's per-expression
+// rows are built from them (renderEmotionRows).
 
 import { EMOTIONS } from "./mood.js";
 
@@ -8,6 +10,42 @@ export const EMOTION_EMOJI = Object.freeze({ angry: "😠", happy: "😄", neutr
 
 export function emotionName(emotion) {
   return EMOTION_NAMES[emotion] || String(emotion || "");
+}
+
+/** Builds the page's rows for each expression (bars, match/lift choices) from its <template>s. */
+export function renderEmotionRows() {
+  document.getElementById("bars").replaceChildren(...EMOTIONS.map(barRow));
+  document.getElementById("modes").replaceChildren(...EMOTIONS.map(modeRow));
+}
+
+function barRow(emotion) {
+  const row = cloneTemplate("bar-row");
+  row.dataset.emotion = emotion;
+  row.querySelector(".bar-label").textContent = emotionName(emotion);
+  row.querySelector(".bar-track").setAttribute("aria-label", emotionName(emotion));
+  return row;
+}
+
+function modeRow(emotion) {
+  const row = cloneTemplate("mode-row");
+  const id = `mode-${emotion}`;
+  row.querySelector("label").htmlFor = id;
+  row.querySelector(".mode-emoji").textContent = EMOTION_EMOJI[emotion];
+  row.querySelector(".mode-name").textContent = emotionName(emotion);
+  const select = row.querySelector("select");
+  select.id = id;
+  select.name = id;
+  select.dataset.emotion = emotion;
+  return row;
+}
+
+function cloneTemplate(id) {
+  return document.getElementById(id).content.firstElementChild.cloneNode(true);
+}
+
+/** "smooth", unless the user asked for less motion (CSS's reduced-motion rule can't reach JS scrolling). */
+export function scrollBehavior(win = globalThis) {
+  return win.matchMedia && win.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
 }
 
 export function percent(value) {

@@ -115,6 +115,32 @@ describe("MoodSmoother: no face", () => {
     assert.equal(reading.label, null);
     assert.equal(reading.stableMood, "happy");
   });
+
+  it("never adopts a new mood while no face is visible (review finding 8)", () => {
+    // The review's probe: happy until it is the mood, sad for 2.8 s, then the face leaves.
+    const smoother = new MoodSmoother({ holdMs: 3000, noFaceMs: 1000 });
+    feed(smoother, Array(17).fill(HAPPY)); // 0 … 3200 ms
+    assert.equal(smoother.stableMood, "happy");
+    const sad = feed(smoother, Array(14).fill(SAD), { startMs: 3400 }); // 3400 … 6000 ms
+    assert.equal(sad.at(-1).pendingMood, "sad");
+    const gap = feed(smoother, Array(5).fill(null), { startMs: 6200 }); // 6200 … 7000 ms
+    assert.ok(gap.every((reading) => !reading.faceVisible));
+    assert.ok(gap.every((reading) => !reading.moodChanged && reading.stableMood === "happy"),
+      gap.map((reading) => reading.stableMood).join(" "));
+  });
+
+  it("counts the mood hold only while the face is in view", () => {
+    const smoother = new MoodSmoother({ alpha: 1, holdMs: 1000, labelHoldMs: 0, noFaceMs: 1000 });
+    smoother.adoptMood("happy");
+    feed(smoother, Array(4).fill(SAD)); // 0 … 600 ms
+    const gap = feed(smoother, Array(4).fill(null), { startMs: 800 }); // 800 … 1400 ms
+    assert.ok(gap.every((reading) => reading.pendingMood === "sad" && reading.holdProgress === 0.8),
+      "the hold waits, frozen, while the face is away");
+    // Seen 0 … 800 ms before the gap, so it needs 200 ms more once the face is back at 1600.
+    const back = feed(smoother, Array(3).fill(SAD), { startMs: 1600 }); // 1600 … 2000 ms
+    assert.deepEqual(back.map((reading) => reading.moodChanged), [false, true, false]);
+    assert.equal(smoother.stableMood, "sad");
+  });
 });
 
 describe("MoodSmoother: stable mood", () => {

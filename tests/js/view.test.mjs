@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
-import { boxToPercent, percent } from "../../static/js/view.js";
+import { EMOTIONS } from "../../static/js/mood.js";
+import { boxToPercent, EMOTION_EMOJI, EMOTION_NAMES, percent, scrollBehavior } from "../../static/js/view.js";
 import { loadModes, saveModes, STORAGE_KEY } from "../../static/js/settings.js";
 import { cameraErrorState, cameraSupport } from "../../static/js/camera.js";
 import { sentence } from "../../static/js/api.js";
@@ -26,6 +28,35 @@ describe("face boxes", () => {
     assert.equal(percent(0.914), "91%");
     assert.equal(percent(null), "0%");
     assert.equal(percent(2), "100%");
+  });
+});
+
+describe("expression names", () => {
+  const page = readFileSync(new URL("../../templates/index.html", import.meta.url), "utf8");
+
+  it("has a name and an emoji for every expression", () => {
+    for (const emotion of EMOTIONS) {
+      assert.ok(EMOTION_NAMES[emotion], emotion);
+      assert.ok(EMOTION_EMOJI[emotion], emotion);
+    }
+  });
+
+  it("lives in view.js only: the page has the empty rows view.js fills", () => {
+    for (const emotion of EMOTIONS) {
+      assert.ok(!page.includes(EMOTION_NAMES[emotion]), `index.html spells out ${EMOTION_NAMES[emotion]}`);
+      assert.ok(!page.includes(EMOTION_EMOJI[emotion]), `index.html holds the ${emotion} emoji`);
+    }
+    for (const id of ["bars", "bar-row", "modes", "mode-row"]) assert.ok(page.includes(`id="${id}"`), id);
+  });
+});
+
+describe("motion", () => {
+  const windowPreferring = (reduce) => ({ matchMedia: (query) => ({ matches: reduce && query.includes("reduce") }) });
+
+  it("scrolls smoothly unless the user asked for reduced motion", () => {
+    assert.equal(scrollBehavior(windowPreferring(false)), "smooth");
+    assert.equal(scrollBehavior(windowPreferring(true)), "auto");
+    assert.equal(scrollBehavior({}), "smooth");
   });
 });
 
