@@ -319,11 +319,12 @@ def nested_layer(model, name):
 
 @pytest.fixture(scope="module")
 def ensembled(trained, tmp_path_factory):
-    """The trained bundle averaged with itself, with class biases: the command's result."""
+    """The trained bundle averaged with itself, with class biases: the command's result, written
+    with --force since a model averaged with itself need not beat itself."""
     out = tmp_path_factory.mktemp("ensemble") / "ensemble.keras"
     result = run("training.ensemble", "--models", str(trained["out"]), str(trained["out"]),
                  "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "on",
-                 "--out", str(out))
+                 "--force", "--out", str(out))
     return out, result
 
 
@@ -372,7 +373,7 @@ def test_ensemble_of_one_bundle_redecides_its_views(trained, tmp_path, make_app)
     out = tmp_path / "four_views.keras"
     result = run("training.ensemble", "--models", str(trained["out"]), "--views", "4",
                  "--data", str(trained["data"]), "--val-fraction", "0.25", "--class-bias", "off",
-                 "--out", str(out))
+                 "--force", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = read_metadata(out)
     assert metadata["training"]["test_views"] == ["face", "mirror", "zoom", "zoom_mirror"]

@@ -2,19 +2,21 @@
 
     python -m training.ensemble --models models/a.keras models/b.keras \
         --data ../shared/data/fer4 --out models/moodtunes_vgg16.keras \
-        [--views auto] [--class-bias auto]
+        [--views auto] [--class-bias auto] [--force]
 
 Models trained from different starts (input sizes, seeds) make different
 mistakes; averaging their probabilities usually beats each of them. The
-members must share labels and input. Whether the ensemble (and mirrored-face
-averaging on top) is kept is judged on the same seeded validation split of
-`--data` that `training.train` carves out (same --split-seed and --val-fraction),
-never on the test set. So are the per-class output biases of
-`training.class_bias`, fitted on that split and kept only if they raise
-macro-F1 on held-out halves of it.
+members must share labels and input. The ensemble (with mirrored-face
+averaging on top if that helps) is judged on the same seeded validation split
+of `--data` that `training.train` carves out (same --split-seed and
+--val-fraction), never on the test set, and kept only if it beats the best
+bundle given (its recorded validation accuracy): otherwise nothing is written
+and the command fails, unless `--force`. The per-class output biases of
+`training.class_bias` are fitted on that split too, and kept only if they
+raise macro-F1 on held-out halves of it.
 
 Given a single bundle, it re-decides that model's test-time views and class
-biases without averaging anything.
+biases without averaging anything (kept, again, only if that beats the bundle).
 """
 
 import argparse
@@ -33,6 +35,7 @@ from keras import layers
 from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.class_bias import cross_fitted_gain, fit_class_bias
+from training.dataset import DataError, scan_folder
 from training.train import (
     bundle_metadata,
     choose_serving_model,
@@ -62,6 +65,8 @@ def parse_args(argv=None):
     parser.add_argument("--split-seed", type=int, default=1337,
                         help="training.train's --split-seed: the validation split to judge on")
     parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--force", action="store_true",
+                        help="write the result even if it does not beat the best bundle given")
     args = parser.parse_args(argv)
     return args
 
@@ -136,8 +141,9 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
+        scan_folder(train_folder(args.data))
         members = load_members(args.models)
-    except BundleError as exc:
+    except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None
     input_size = members[0][1]["input_size"]
     val_ds = validation_split(args, input_size)
@@ -152,8 +158,12 @@ def main(argv=None):
         chosen_report = validation_report(chosen, val_ds, "with class biases")
     best_member = max(meta["metrics"]["validation"]["accuracy"] for _, meta in members)
     if chosen_report["accuracy"] <= best_member:
-        log(f"note: the result ({chosen_report['accuracy']:.4f}) does not beat the best bundle "
-            f"given as that was shipped ({best_member:.4f}): ship that bundle instead")
+        verdict = (f"the result ({chosen_report['accuracy']:.4f}) does not beat the best bundle "
+                   f"given as that was shipped ({best_member:.4f})")
+        if not args.force:
+            raise SystemExit(f"error: {verdict}: nothing written; ship that bundle instead "
+                             f"(or write the result anyway with --force)")
+        log(f"note: {verdict}; writing it anyway (--force)")
     metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "test_views": list(views),

@@ -22,7 +22,7 @@ import numpy as np
 
 from app.config import DEFAULTS
 from app.emotions import LABELS
-from training.dataset import DataError, image_folder_dataset, scan_folder
+from training.dataset import DataError, image_folder_dataset, scan_folder, unreadable_images
 from training.metrics import classification_report
 
 BATCH_SIZE = 256
@@ -51,7 +51,8 @@ def predict_folder(model, folder):
                                    batch_size=BATCH_SIZE, shuffle=False)
     y_true, y_pred, seconds = [], [], 0.0
     for images, labels in dataset:
-        batch = images.numpy().astype(np.uint8)
+        # The loader's area resize gives floats; round them as the server's uint8 resize does.
+        batch = np.rint(images.numpy()).astype(np.uint8)
         started = time.perf_counter()
         probabilities = model.classify(batch)
         seconds += time.perf_counter() - started
@@ -64,17 +65,23 @@ def predict_folder(model, folder):
 
 
 def predict_with_detection(model, files):
-    """Labels and predictions for the largest face in each photo, through the server's pipeline."""
+    """Labels and predictions for the largest face in each photo, through the server's pipeline.
+
+    `files` passed `scan_folder`, so they are JPEG or PNG, as the server takes; any photo it
+    still refuses (say, too many pixels) does not stop the others: all are named in one
+    DataError at the end.
+    """
     from app.analysis import FrameAnalyzer
     from app.faces import FaceDetector, ImageRejected
 
     analyzer = FrameAnalyzer(FaceDetector(), model, DEFAULTS["MAX_IMAGE_PIXELS"])
-    y_true, y_pred, no_face = [], [], 0
+    y_true, y_pred, no_face, rejected = [], [], 0, []
     for index, (label, path) in enumerate(files, start=1):
         try:
             result = analyzer.analyze(path.read_bytes())
         except ImageRejected as exc:
-            raise DataError(f"{path}: {exc.message}") from None
+            rejected.append(f"{path} ({exc.message})")
+            continue
         if result["emotion"] is None:
             no_face += 1
         else:
@@ -82,6 +89,8 @@ def predict_with_detection(model, files):
             y_pred.append(LABELS.index(result["emotion"]))
         if index % 500 == 0:
             progress(f"{index}/{len(files)} photos")
+    if rejected:
+        raise unreadable_images(rejected)
     if not y_true:
         raise DataError("no face found in any photo")
     return np.array(y_true), np.array(y_pred), no_face

@@ -16,7 +16,7 @@ or cell by cell in a notebook (Colab, Jupyter, VS Code): edit `NOTEBOOK_ARGS`
 in the Setup cell, then run the cells top to bottom.
 
 `--data DIR` holds `train/<label>/*` (or `<label>/*` directly): face images of
-any size, grey or colour, JPEG/PNG/BMP/GIF. A seeded validation split is carved
+any size, grey or colour, JPEG or PNG. A seeded validation split is carved
 out of it; a `test/` folder beside `train/` is never read here (use
 `python -m training.evaluate` on it).
 
@@ -27,7 +27,8 @@ The recipe, in two phases:
    cosine-decay schedule, early stopping on validation accuracy.
 
 Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
-`BackupAndRestore`) from the last finished epoch.
+`BackupAndRestore`, plus `training/resume.py` for early stopping's memory) from
+the last finished epoch.
 """
 
 # %% [markdown]

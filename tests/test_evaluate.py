@@ -1,0 +1,126 @@
+"""training.evaluate: --detect's JSON contract and formats, and folder faces read as the server reads them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.emotions import LABELS
+from tests.images import astronaut, encode, no_face
+from training.dataset import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+FACE_SIDE = 384  # the detector halves a 640-px photo: big enough to still find the face
+
+
+def photo_with_face(x, y, background=120):
+    """The astronaut's face pasted on a 640×480 canvas at (x, y)."""
+    canvas = np.full((480, 640, 3), background, np.uint8)
+    face = cv2.resize(astronaut(), (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_AREA)
+    canvas[y:y + FACE_SIDE, x:x + FACE_SIDE] = face
+    return canvas
+
+
+def write_photos(root):
+    """One photo with a face per label, and one without a face among the sad ones."""
+    for index, label in enumerate(LABELS):
+        (root / label).mkdir(parents=True)
+        photo = photo_with_face(x=index * 80, y=96 * (index % 2), background=80 + 30 * index)
+        (root / label / "face.jpg").write_bytes(encode(photo))
+    (root / "sad" / "landscape.png").write_bytes(encode(no_face(), "PNG"))
+    return root
+
+
+def evaluate(*args):
+    return subprocess.run([sys.executable, "-m", "training.evaluate", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_path, tiny_bundle):
+    result = evaluate("--data", str(write_photos(tmp_path / "photos")), "--model",
+                      str(tiny_bundle), "--detect", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert {"n", "accuracy", "macro_f1", "per_class", "confusion", "labels"} <= set(report)
+    assert report["labels"] == list(LABELS) and report["detect"] is True
+    assert report["n"] == 4 and report["no_face"] == 1  # the landscape is left out of the metrics
+    assert list(report["per_class"]) == list(LABELS)
+    for row in report["per_class"].values():
+        assert set(row) == {"precision", "recall", "f1", "support"} and row["support"] == 1
+    confusion = np.array(report["confusion"])
+    assert confusion.shape == (4, 4) and confusion.sum() == 4
+    assert report["accuracy"] == pytest.approx(np.trace(confusion) / 4, abs=1e-4)
+
+
+def test_detect_names_every_photo_it_cannot_read_before_classifying(tmp_path, tiny_bundle):
+    """The scan's formats are --detect's: a BMP (which the scan does not accept) and a broken
+    JPEG are both named up front, instead of the first one ending the run halfway."""
+    photos = write_photos(tmp_path / "photos")
+    (photos / "angry" / "scan.bmp").write_bytes(encode(photo_with_face(0, 0), "BMP"))
+    (photos / "sad" / "cut.jpg").write_bytes(encode(photo_with_face(0, 0))[:5000])
+    result = evaluate("--data", str(photos), "--model", str(tiny_bundle), "--detect", "--json")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "2 unreadable image(s)" in result.stderr
+    assert "angry/scan.bmp" in result.stderr and "sad/cut.jpg" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "[evaluate]" not in result.stderr  # refused before the model was even loaded
+
+
+def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypatch):
+    """A photo past the server's pixel limit does not stop the evaluation at the first one."""
+    from app.emotion_model import EmotionModel
+    from training import evaluate as evaluate_module
+
+    monkeypatch.setitem(evaluate_module.DEFAULTS, "MAX_IMAGE_PIXELS", 640 * 480 - 1)
+    small = tmp_path / "small.jpg"
+    small.write_bytes(encode(cv2.resize(photo_with_face(0, 0), (320, 240))))
+    big = [tmp_path / "big1.jpg", tmp_path / "big2.jpg"]
+    for path in big:
+        path.write_bytes(encode(photo_with_face(0, 0)))
+    files = [("angry", big[0]), ("happy", small), ("sad", big[1])]
+    with pytest.raises(DataError) as failure:
+        evaluate_module.predict_with_detection(EmotionModel.load(tiny_bundle), files)
+    message = str(failure.value)
+    assert message.startswith("2 unreadable image(s)")
+    assert "big1.jpg" in message and "big2.jpg" in message and "small.jpg" not in message
+
+
+class RecordingModel:
+    """Stands in for EmotionModel: keeps the uint8 batches it is asked to classify."""
+
+    input_size = (48, 48)
+    channels = 1
+
+    def __init__(self):
+        self.batches = []
+
+    def classify(self, batch):
+        self.batches.append(batch)
+        return np.full((len(batch), len(LABELS)), 1 / len(LABELS))
+
+
+def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path):
+    """A 100-px face shrunk to 48 px: the loader's float pixels are rounded to uint8, as the
+    server's cv2 area resize does, not floored (which made half the pixels one level darker)."""
+    from app.faces import FaceBox, crop_face
+    from training.evaluate import predict_folder
+
+    rng = np.random.default_rng(0)
+    faces = []
+    for label in LABELS:
+        (tmp_path / label).mkdir()
+        pixels = cv2.GaussianBlur(rng.integers(0, 256, (100, 100), dtype=np.uint8), (5, 5), 0)
+        (tmp_path / label / "face.png").write_bytes(encode(pixels, "PNG"))
+        faces.append(pixels)
+    model = RecordingModel()
+    y_true, _, _ = predict_folder(model, tmp_path)
+    assert y_true.tolist() == [0, 1, 2, 3]
+    evaluated = np.concatenate(model.batches)[..., 0].astype(int)
+    server = np.stack([crop_face(face, FaceBox(0, 0, 100, 100), (48, 48), margin=0)
+                       for face in faces]).astype(int)
+    assert np.abs(evaluated - server).max() <= 1
+    assert np.mean(evaluated != server) < 0.02
