@@ -2,17 +2,8 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 
 import { installFakeDocument } from "./fakedom.mjs";
+import { playlist } from "./fixtures.mjs";
 import { Player } from "../../static/js/player.js";
-
-function playlist(name, count = 3) {
-  return {
-    title: `${name} list`,
-    description: `music for ${name}`,
-    tracks: Array.from({ length: count }, (_, i) => ({
-      title: `${name} ${i + 1}`, artist: "Artist", url: null, audio: `/music/${name}/${i + 1}.wav`, source: "library",
-    })),
-  };
-}
 
 const HAPPY = playlist("happy");
 const SAD = playlist("sad");

@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { playlist } from "./fixtures.mjs";
 import { MoodHistory, PlayQueue } from "../../static/js/queue.js";
-
-function playlist(name, count = 3) {
-  return {
-    title: `${name} list`,
-    description: `music for ${name}`,
-    tracks: Array.from({ length: count }, (_, i) => ({
-      title: `${name} ${i + 1}`, artist: "Artist", url: null, audio: `/music/${name}/${i + 1}.wav`, source: "library",
-    })),
-  };
-}
 
 const HAPPY = playlist("happy");
 const SAD = playlist("sad");
