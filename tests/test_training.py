@@ -14,6 +14,7 @@ from PIL import Image
 from app.bundle import read_metadata
 from app.emotions import LABELS
 from training.dataset import DataError, scan_folder
+from tests.images import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--weights", "none", "--img-size", "32", "--net-size", "32", "--batch-size", "8",
@@ -296,6 +297,35 @@ def test_init_from_continues_at_the_bundles_sizes(trained):
     assert (continued.img_size, continued.net_size, continued.head_epochs) == (32, 32, 0)
     fresh = parse_args(["--data", "d"])
     assert (fresh.img_size, fresh.net_size) == (48, 64)
+
+
+def test_init_from_an_ensemble_of_two_sizes_takes_its_first_networks():
+    from training.train import bundle_sizes
+
+    mixed = {"input_size": [48, 48],
+             "training": {"net_size": None, "members": [{"net_size": 112}, {"net_size": 96}]}}
+    assert bundle_sizes(mixed) == (48, 112)
+
+
+def test_training_from_a_local_copy_of_the_imagenet_weights(tmp_path):
+    """--weights PATH, the offline path: VGG16's frozen blocks keep exactly those weights."""
+    import keras
+
+    weights = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} not found: the shared data folder is not beside this clone")
+    write_faces(tmp_path / "data" / "train")
+    out = tmp_path / "imagenet.keras"
+    result = run("training.train", "--data", str(tmp_path / "data"), "--weights", str(weights),
+                 *SMALL[2:], "--epochs", "1", "--out", str(out), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    imagenet = keras.applications.VGG16(include_top=False, weights=str(weights),
+                                        input_shape=(32, 32, 3))
+    trained = keras.saving.load_model(out, compile=False)
+    kernel = nested_layer(trained, "block1_conv1").get_weights()[0].astype(np.float32)
+    # Stored in bfloat16 when trained in mixed precision: equal to ~3 significant digits.
+    np.testing.assert_allclose(kernel, imagenet.get_layer("block1_conv1").get_weights()[0],
+                               rtol=1e-2, atol=1e-3)
 
 
 def test_init_from_refuses_a_broken_bundle(trained, tmp_path):

@@ -166,9 +166,15 @@ def checked_metadata(path):
 
 
 def bundle_sizes(metadata):
-    """The crop size and VGG16 input size a bundle was trained at, to continue at the same."""
+    """The crop size and VGG16 input size a bundle was trained at, to continue at the same.
+
+    An ensemble of networks of different sizes has no one size: --init-from takes its first
+    network, so its size.
+    """
     img_size = metadata["input_size"][0]
-    return img_size, metadata.get("training", {}).get("net_size") or img_size
+    training = metadata.get("training", {})
+    first = (training.get("members") or [{}])[0]
+    return img_size, training.get("net_size") or first.get("net_size") or img_size
 
 
 def running_in_notebook():
