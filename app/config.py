@@ -16,10 +16,11 @@ DEFAULTS = {
     "MAX_UPLOAD_MB": 8.0,
     # A decompression-bomb guard: far above any camera frame or phone photo.
     "MAX_IMAGE_PIXELS": 40_000_000,
-    # A request still being worked on after this long is answered 503.
+    # A frame not yet being classified this long after its request began is answered 503
+    # (checked between stages: a classification once started is finished).
     "REQUEST_TIMEOUT_S": 10.0,
     # Faces classified per frame, the largest ones: bounds the work one group photo costs.
-    "MAX_FACES": 8,
+    "MAX_FACES": 32,
     # "eager": create_app() returns with the model loaded (tests, scripts).
     # "background": the app answers at once, /healthz says 503 until the model
     # is in (gunicorn.conf.py sets this).

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.emotions import LABELS
 from tests.images import astronaut, encode, no_face
@@ -56,18 +57,21 @@ def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_pa
     assert report["accuracy"] == pytest.approx(np.trace(confusion) / 4, abs=1e-4)
 
 
-def test_detect_names_every_photo_it_cannot_read_before_classifying(tmp_path, tiny_bundle):
-    """The scan's formats are --detect's: a BMP (which the scan does not accept) and a broken
-    JPEG are both named up front, instead of the first one ending the run halfway."""
+def test_detect_reads_photos_as_the_server_does(tmp_path, tiny_bundle):
+    """--detect judges each photo with the server's decoder, not the training loader's: a CMYK
+    JPEG (which the loader cannot read in grey) is evaluated, a cut one is named."""
     photos = write_photos(tmp_path / "photos")
-    (photos / "angry" / "scan.bmp").write_bytes(encode(photo_with_face(0, 0), "BMP"))
+    cmyk = Image.fromarray(photo_with_face(0, 0)).convert("CMYK")
+    cmyk.save(photos / "happy" / "cmyk.jpg", "JPEG")
+    result = evaluate("--data", str(photos), "--model", str(tiny_bundle), "--detect", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["n"] == 5  # four faces and the CMYK one
+
     (photos / "sad" / "cut.jpg").write_bytes(encode(photo_with_face(0, 0))[:5000])
     result = evaluate("--data", str(photos), "--model", str(tiny_bundle), "--detect", "--json")
     assert result.returncode != 0 and result.stdout == ""
-    assert "2 unreadable image(s)" in result.stderr
-    assert "angry/scan.bmp" in result.stderr and "sad/cut.jpg" in result.stderr
+    assert "1 unreadable image(s)" in result.stderr and "sad/cut.jpg" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "[evaluate]" not in result.stderr  # refused before the model was even loaded
 
 
 def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypatch):

@@ -232,8 +232,8 @@ def test_non_finite_numbers_are_refused(key, value):
         configured(**{key: value})
 
 
-def test_max_faces_defaults_to_eight():
-    assert configured()["MAX_FACES"] == 8
+def test_max_faces_defaults_to_32():
+    assert configured()["MAX_FACES"] == 32
     assert configured(MAX_FACES="3")["MAX_FACES"] == 3
 
 

@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,17 +72,19 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
     assert epochs == [0, 0, 1, 2]
 
 
-def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained):
+def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained, tmp_path):
     """Killed while it chose views or wrote the bundle: --resume must not start fine-tuning over
-    (Keras deletes its backup when fit() ends)."""
-    history = (trained["run"] / "history.csv").read_text()
-    trained["out"].unlink()
+    (Keras deletes its backup when fit() ends). On a copy of the finished run, bundle not yet
+    written."""
+    run_dir = shutil.copytree(trained["run"], tmp_path / "run")
+    history = (run_dir / "history.csv").read_text()
+    out = tmp_path / "small.keras"
     again = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "3",
-                "--out", str(trained["out"]), "--run-dir", str(trained["run"]), "--resume")
+                "--out", str(out), "--run-dir", str(run_dir), "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "phases 1 and 2 already done" in again.stdout
-    assert (trained["run"] / "history.csv").read_text() == history  # no epoch trained again
-    assert read_metadata(trained["out"])["labels"] == list(LABELS)
+    assert (run_dir / "history.csv").read_text() == history  # no epoch trained again
+    assert read_metadata(out)["labels"] == list(LABELS)
 
 
 def weights_marking(model, value):

@@ -26,8 +26,12 @@ class DataError(Exception):
     """The data folder cannot be used as it is."""
 
 
-def scan_folder(root, labels=LABELS):
-    """Map each label to its image files under `root/<label>/`, checking everything."""
+def scan_folder(root, labels=LABELS, decode=True):
+    """Map each label to its image files under `root/<label>/`, checking everything.
+
+    `decode=False` skips decoding each file as the training loader would: for photos that
+    the server's own decoder reads instead (`training.evaluate --detect`).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
@@ -48,7 +52,8 @@ def scan_folder(root, labels=LABELS):
             f"{root}: no images in {', '.join(empty)} "
             f"(readable formats: {' '.join(IMAGE_EXTENSIONS)})"
         )
-    _check_decodable([p for paths in listed.values() for p in paths])
+    if decode:
+        _check_decodable([p for paths in listed.values() for p in paths])
     return files
 
 

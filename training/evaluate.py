@@ -67,9 +67,9 @@ def predict_folder(model, folder):
 def predict_with_detection(model, files):
     """Labels and predictions for the largest face in each photo, through the server's pipeline.
 
-    `files` passed `scan_folder`, so they are JPEG or PNG, as the server takes; any photo it
-    still refuses (say, too many pixels) does not stop the others: all are named in one
-    DataError at the end.
+    The server's own decoder judges each photo (it reads some the training loader cannot,
+    such as CMYK JPEGs); any photo it refuses (corrupt, too many pixels) does not stop the
+    others: all are named in one DataError at the end.
     """
     from app.analysis import FrameAnalyzer
     from app.faces import FaceDetector, ImageRejected
@@ -141,7 +141,7 @@ def evaluate(args):
     from app.emotion_model import EmotionModel
 
     try:
-        files = scan_folder(args.data)
+        files = scan_folder(args.data, decode=not args.detect)
         model = EmotionModel.load(args.model)
     except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -427,7 +427,7 @@ if __name__ == "__main__":
     try:
         model, base = make_model(args.img_size, args.net_size, weights, len(LABELS), args.dropout)
     except Exception as exc:  # Keras reports a failed download as a bare Exception
-        if weights != "imagenet":
+        if weights != "imagenet" or "URL fetch failure" not in str(exc):
             raise
         raise SystemExit(f"error: --weights imagenet: cannot download VGG16's weights ({exc}). "
                          "Offline? Pass a local copy: --weights PATH.weights.h5") from None
