@@ -46,11 +46,16 @@ def no_face(width=640, height=480):
                       np.full((height, width), 128.0)]).astype(np.uint8)
 
 
+def shared(path):
+    """`path` (in the shared data folder) if it is there; else skips the test, saying why."""
+    if not Path(path).exists():
+        pytest.skip(f"{path} not found: the shared data folder is not beside this clone")
+    return path
+
+
 def video_frames(path=FROWN_VIDEO, step=1):
     """RGB frames of a video file; skips the test when ../shared is not beside the project."""
-    if not Path(path).is_file():
-        pytest.skip(f"{path} not found: the shared data folder is not beside this clone")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(shared(path)))
     frames = []
     index = 0
     while True:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.emotion_model import EmotionModel
 from app.emotions import LABELS
-from tests.images import SHARED
+from tests.images import SHARED, shared
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "moodtunes_vgg16.keras"
 FER_TEST = SHARED / "data" / "fer4" / "test"
@@ -26,11 +26,9 @@ MIN_ACCURACY = 0.65
 
 def fer_test_faces():
     """The first FACES_PER_CLASS test faces of each class (sorted by name): grey uint8, labels."""
-    if not FER_TEST.is_dir():
-        pytest.skip(f"{FER_TEST} not found: the shared data folder is not beside this clone")
     faces, labels = [], []
     for index, label in enumerate(LABELS):
-        for path in sorted((FER_TEST / label).iterdir())[:FACES_PER_CLASS]:
+        for path in sorted((shared(FER_TEST) / label).iterdir())[:FACES_PER_CLASS]:
             faces.append(np.asarray(Image.open(path).convert("L")))
             labels.append(index)
     return np.stack(faces), np.array(labels)

@@ -15,7 +15,7 @@ from PIL import Image
 from app.bundle import read_metadata
 from app.emotions import LABELS
 from training.dataset import DataError, scan_folder
-from tests.images import SHARED
+from tests.images import SHARED, shared
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--weights", "none", "--img-size", "32", "--net-size", "32", "--batch-size", "8",
@@ -314,9 +314,7 @@ def test_training_from_a_local_copy_of_the_imagenet_weights(tmp_path):
     """--weights PATH, the offline path: VGG16's frozen blocks keep exactly those weights."""
     import keras
 
-    weights = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
-    if not weights.is_file():
-        pytest.skip(f"{weights} not found: the shared data folder is not beside this clone")
+    weights = shared(SHARED / "weights" / "vgg16_imagenet_notop.weights.h5")
     write_faces(tmp_path / "data" / "train")
     out = tmp_path / "imagenet.keras"
     result = run("training.train", "--data", str(tmp_path / "data"), "--weights", str(weights),

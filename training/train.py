@@ -36,6 +36,7 @@ the last finished epoch.
 
 # %%
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -258,7 +259,7 @@ def train_folder(data):
 def make_augmentation(seed, erase=0.5):
     # Each layer gets its own seed: layers seeded alike draw the same numbers, so every
     # mirrored face would also come out darker, turned and shifted the same way.
-    seeds = iter(range(seed, seed + 7))
+    seeds = itertools.count(seed)
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=next(seeds)),
