@@ -66,6 +66,8 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
     assert re.search(r"epoch 1: .*\bval_accuracy \d\.\d{4}", first.stdout), first.stdout
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "phase 1 already done" in resumed.stdout
+    # Early stopping's memory matched the backup's epoch and was carried over, not restarted.
+    assert "does not match the backup" not in resumed.stdout
     with open(trained["run"] / "history.csv", newline="") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     # head epoch 0, fine-tuning epoch 0 in the first session, then 1 and 2 after resuming
@@ -101,6 +103,7 @@ def early_stopping_session(run_dir, model, epochs, val_accuracies):
     stopper.set_model(model)
     stopper.on_train_begin()
     for epoch in epochs:
+        stopper.on_epoch_begin(epoch)
         model.set_weights(weights_marking(model, epoch))
         stopper.on_epoch_end(epoch, {"val_accuracy": val_accuracies[epoch]})
         if model.stop_training:
@@ -118,6 +121,23 @@ def test_early_stopping_keeps_the_best_epoch_across_sessions(tmp_path):
     assert model.stop_training and resumed.stopped_epoch == 4  # patience counted across both
     resumed.on_train_end()
     assert np.all(model.get_weights()[0] == 1)  # epoch 1's weights, the best, were restored
+
+
+@pytest.mark.parametrize("killed_epoch_accuracy", [0.95, 0.6], ids=["a new best", "no better"])
+def test_early_stopping_forgets_an_epoch_killed_before_its_backup(tmp_path, killed_epoch_accuracy):
+    """Early stopping saves its state before BackupAndRestore writes the epoch's backup. Killed
+    in between, the run trains that epoch again: the epoch must not count twice towards
+    patience, and a best it set the first time must not outlive its re-run."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    early_stopping_session(tmp_path, model, range(0, 3), [0.5, 0.9, killed_epoch_accuracy])
+    resumed = early_stopping_session(tmp_path, model, range(2, 7),  # epoch 2 again
+                                     [0.5, 0.9, 0.6, 0.61, 0.62, 0.63, 0.64])
+    assert model.stop_training and resumed.stopped_epoch == 4  # three epochs after epoch 1
+    resumed.on_train_end()
+    assert np.all(model.get_weights()[0] == 1)
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["early_stopping_best_1.npz"]
 
 
 def test_augmentation_draws_each_distortion_independently():
@@ -149,17 +169,32 @@ def test_the_same_seed_gives_the_same_training_batches(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_stop_after_on_the_last_epoch_lets_the_run_finish():
-    from training.train import SessionLimitReached, StopAfterEpochs
+def stop_after(epochs, of_epochs, early_stopping_fired=False):
+    import keras
 
-    last = StopAfterEpochs(2)
-    last.set_params({"epochs": 2})
+    from training.train import StopAfterEpochs
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = early_stopping_fired  # early stopping's callback runs before this one
+    callback = StopAfterEpochs(epochs)
+    callback.set_params({"epochs": of_epochs})
+    callback.set_model(model)
+    return callback
+
+
+def test_stop_after_on_the_last_epoch_lets_the_run_finish():
+    from training.train import SessionLimitReached
+
+    last = stop_after(2, of_epochs=2)
     last.on_epoch_end(0)
     last.on_epoch_end(1)  # the run's last epoch: the bundle gets written in this session
-    early = StopAfterEpochs(1)
-    early.set_params({"epochs": 2})
     with pytest.raises(SessionLimitReached):
-        early.on_epoch_end(0)
+        stop_after(1, of_epochs=2).on_epoch_end(0)
+
+
+def test_stop_after_on_the_epoch_early_stopping_ends_lets_the_run_finish():
+    """Otherwise the next session would train one more epoch only for early stopping to fire."""
+    stop_after(1, of_epochs=5, early_stopping_fired=True).on_epoch_end(0)
 
 
 def test_the_bundle_records_the_arguments_parsed(tmp_path):

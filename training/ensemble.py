@@ -10,8 +10,9 @@ members must share labels and input. The ensemble (with mirrored-face
 averaging on top if that helps) is judged on the same seeded validation split
 of `--data` that `training.train` carves out (same --split-seed and
 --val-fraction), never on the test set, and kept only if it beats the best
-bundle given (its recorded validation accuracy): otherwise nothing is written
-and the command fails, unless `--force`. The per-class output biases of
+bundle given, read as that bundle was shipped (its own test-time views) on the
+same split: otherwise nothing is written and the command fails, unless
+`--force`. (A bundle's recorded validation figure may come from another split.) The per-class output biases of
 `training.class_bias` are fitted on that split too, and kept only if they
 raise macro-F1 on held-out halves of it.
 
@@ -46,7 +47,7 @@ from training.train import (
     train_folder,
     validation_report,
 )
-from training.views import VIEW_CHOICES, view
+from training.views import VIEW_CHOICES, bundle_views, view, with_test_views
 
 
 def parse_args(argv=None):
@@ -131,6 +132,13 @@ def balance_classes(models, val_ds, views, mode, seed):
     return bias, gain
 
 
+def accuracy_as_shipped(members, paths, val_ds):
+    """Each bundle's accuracy on this validation split, read with its own test-time views."""
+    return [validation_report(with_test_views(model, bundle_views(meta)), val_ds,
+                              f"{path} as shipped")["accuracy"]
+            for (model, meta), path in zip(members, paths)]
+
+
 def validation_split(args, input_size):
     _, val_ds = split_folder(train_folder(args.data), input_size, args.val_fraction,
                              args.split_seed)
@@ -147,19 +155,16 @@ def main(argv=None):
         raise SystemExit(f"error: {exc}") from None
     input_size = members[0][1]["input_size"]
     val_ds = validation_split(args, input_size)
-    if len(members) > 1:  # one bundle's own reading is the "1 view(s)" candidate below
-        for (model, _), path in zip(members, args.models):
-            validation_report(model, val_ds, str(path))
+    member_accuracy = accuracy_as_shipped(members, args.models, val_ds)
     ensemble = average_models([model for model, _ in members])
     chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
     bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
                                       args.class_bias, args.split_seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
-    best_member = max(meta["metrics"]["validation"]["accuracy"] for _, meta in members)
-    if chosen_report["accuracy"] <= best_member:
+    if chosen_report["accuracy"] <= max(member_accuracy):
         verdict = (f"the result ({chosen_report['accuracy']:.4f}) does not beat the best bundle "
-                   f"given as that was shipped ({best_member:.4f})")
+                   f"given, as that was shipped ({max(member_accuracy):.4f} on the same split)")
         if not args.force:
             raise SystemExit(f"error: {verdict}: nothing written; ship that bundle instead "
                              f"(or write the result anyway with --force)")
@@ -171,8 +176,8 @@ def main(argv=None):
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
         "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
         "members": [{"file": path.as_posix(), **meta.get("training", {}),
-                     "validation_accuracy": meta["metrics"]["validation"]["accuracy"]}
-                    for path, (_, meta) in zip(args.models, members)],
+                     "validation_accuracy": accuracy}  # as shipped, on this bundle's split
+                    for path, (_, meta), accuracy in zip(args.models, members, member_accuracy)],
     }, channels=members[0][1]["channels"])
     write_bundle(inference_copy(chosen), metadata, args.out)
     log(f"wrote {args.out} ({time.time() - started:.0f} s)")

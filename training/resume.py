@@ -40,29 +40,66 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     Keras's EarlyStopping forgets everything when fit() starts: a resumed run would keep the
     best epoch *since the resume* and wait `patience` epochs more. This one saves the best
     score, its epoch, its weights and the patience count in `state_dir` every epoch.
+
+    It saves before BackupAndRestore does, so a kill between the two re-runs an epoch this
+    state has already counted. Each save therefore also keeps the state from before its
+    epoch, and a resumed session starts from whichever one precedes its first epoch.
     """
 
     def __init__(self, state_dir, patience):
         super().__init__(monitor="val_accuracy", mode="max", patience=patience,
                          restore_best_weights=True, verbose=1)
-        self.state_path = Path(state_dir) / "early_stopping.json"
-        self.weights_path = Path(state_dir) / "early_stopping_best.npz"
+        self.state_dir = Path(state_dir)
+        self.state_path = self.state_dir / "early_stopping.json"
+        self.saved = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if not self.state_path.exists():
+        # The first epoch's number, which says which saved state to resume from, is known
+        # only once BackupAndRestore has restored the run: restoring waits for on_epoch_begin.
+        self.saved = json.loads(self.state_path.read_text()) if self.state_path.exists() else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.saved is None:
             return
-        state = json.loads(self.state_path.read_text())
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        with np.load(self.weights_path) as saved:
-            self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        state, self.saved = self.saved, None
+        if state["epoch"] == epoch:  # killed before its backup: this epoch is trained again
+            state = state["before"]
+        elif state["epoch"] != epoch - 1:
+            print(f"warning: early stopping's saved state (epoch {state['epoch'] + 1}) does not "
+                  f"match the backup (resuming at epoch {epoch + 1}): it starts afresh",
+                  flush=True)
+            return
+        if state is not None:
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+            self.best_weights = self._load_weights(state["best_epoch"])
 
     def on_epoch_end(self, epoch, logs=None):
+        before = self._state(epoch - 1)
         super().on_epoch_end(epoch, logs)
         if self.best is None:  # no validation figure yet
             return
         if self.best_epoch == epoch:
             arrays = {f"w{i}": w for i, w in enumerate(self.best_weights)}
-            replace_atomically(self.weights_path, lambda path: np.savez(path, **arrays))
-        state = {"best": float(self.best), "best_epoch": self.best_epoch, "wait": self.wait}
+            replace_atomically(self._weights_path(epoch), lambda path: np.savez(path, **arrays))
+        state = {**self._state(epoch), "before": before}
         replace_atomically(self.state_path, lambda path: path.write_text(json.dumps(state)))
+        self._remove_weights_except({state["best_epoch"], before and before["best_epoch"]})
+
+    def _state(self, epoch):
+        if self.best is None:
+            return None
+        return {"epoch": epoch, "best": float(self.best), "best_epoch": self.best_epoch,
+                "wait": self.wait}
+
+    def _weights_path(self, epoch):
+        return self.state_dir / f"early_stopping_best_{epoch}.npz"
+
+    def _load_weights(self, epoch):
+        with np.load(self._weights_path(epoch)) as saved:
+            return [saved[f"w{i}"] for i in range(len(saved.files))]
+
+    def _remove_weights_except(self, epochs):
+        for path in self.state_dir.glob("early_stopping_best_*.npz"):
+            if int(path.stem.rsplit("_", 1)[1]) not in epochs:
+                path.unlink()

@@ -467,6 +467,8 @@ class StopAfterEpochs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.done += 1
+        if self.model.stop_training:  # early stopping ends the run here: let fit() finish it
+            return
         if self.done >= self.epochs and epoch + 1 < self.params["epochs"]:
             # Keras prints an epoch's progress line after the callbacks, so this one never would.
             figures = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
