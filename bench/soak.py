@@ -189,10 +189,17 @@ class ManagedServer:
                     pass
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def loopback_listener():
+    """A socket listening on a free loopback port, for gunicorn to serve on (`fd://`).
+
+    Handing over the socket itself, rather than a port number found free a moment before,
+    leaves no window for another process to take the port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180, base_env=None):
@@ -200,9 +207,10 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
 
     The server gets `base_env` (default: this process's environment) plus `extra_env`.
     """
-    port = free_port()
+    listener = loopback_listener()
+    port = listener.getsockname()[1]
     base_env = os.environ if base_env is None else base_env
-    env = {**base_env, "BIND": f"127.0.0.1:{port}", **(extra_env or {})}
+    env = {**base_env, "BIND": f"fd://{listener.fileno()}", **(extra_env or {})}
     if model:
         env["MODEL_PATH"] = str(Path(model).resolve())
     if workers:
@@ -214,9 +222,11 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches this script, which then stops the server
+            pass_fds=(listener.fileno(),),
         )
     finally:
         log_file.close()
+        listener.close()  # the server holds its own copy
     server = ManagedServer(process, "127.0.0.1", port, Path(log_path))
     try:
         wait_until_ready(server.host, port, timeout, process)
