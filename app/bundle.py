@@ -57,7 +57,8 @@ def read_metadata(model_path):
     if expected_hash and expected_hash != file_sha256(model_path):
         raise BundleError(
             f"{model_path} does not match {meta_path} (SHA-256 differs): "
-            f"the model file was replaced without its metadata. {TRAIN_HINT}"
+            f"the model file was replaced without its metadata, or writing the pair was "
+            f"interrupted. {TRAIN_HINT}"
         )
     return metadata
 
@@ -83,7 +84,8 @@ def write_bundle(model, metadata, model_path):
     """Save model and metadata so that a crash never leaves a half-written bundle.
 
     Both files are written to temporary names in the target folder and renamed
-    into place; the SHA-256 in the metadata ties the pair together.
+    into place, one after the other; the SHA-256 in the metadata ties the pair
+    together, so a crash between the two renames is caught at start-up.
     """
     model_path = Path(model_path)
     model_path.parent.mkdir(parents=True, exist_ok=True)
