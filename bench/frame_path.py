@@ -15,7 +15,7 @@ through three pipelines, in this order, in one run:
       when `fer` is not importable. With --fer-tflite also fer's default path
       (use_tflite=True: the quantized .tflite model, one face per invoke).
   (b) ours over HTTP: starts `gunicorn -c gunicorn.conf.py wsgi:app` itself
-      (BIND=127.0.0.1:<free port>, MODEL_PATH=MODEL, everything else as
+      (on a socket it binds to a free 127.0.0.1 port, MODEL_PATH=MODEL, everything else as
       gunicorn.conf.py sets it — today 2 workers × 2 threads, TF 1 thread per worker),
       waits for GET /healthz 200, then POSTs each frame to /api/predict as
       multipart field "image" with http.client over keep-alive connections.

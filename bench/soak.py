@@ -20,8 +20,8 @@ Examples:
     python bench/soak.py --url http://127.0.0.1:8000 --json
 
 Without --url the script starts `gunicorn -c gunicorn.conf.py wsgi:app` itself on a free
-127.0.0.1 port (env BIND; MODEL_PATH from --model; WEB_CONCURRENCY from --workers), waits for
-GET /healthz to answer 200, and stops it at the end, on error and on Ctrl-C. With --url the
+127.0.0.1 port (it binds the socket and hands it over: BIND=fd://N; MODEL_PATH from --model;
+WEB_CONCURRENCY from --workers), waits for GET /healthz to answer 200, and stops it at the end, on error and on Ctrl-C. With --url the
 target must resolve to 127.0.0.0/8 or ::1: this tool loads a server hard and must never be
 pointed at someone else's.
 
