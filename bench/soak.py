@@ -21,9 +21,9 @@ Examples:
 
 Without --url the script starts `gunicorn -c gunicorn.conf.py wsgi:app` itself on a free
 127.0.0.1 port (it binds the socket and hands it over: BIND=fd://N; MODEL_PATH from --model;
-WEB_CONCURRENCY from --workers), waits for GET /healthz to answer 200, and stops it at the end, on error and on Ctrl-C. With --url the
-target must resolve to 127.0.0.0/8 or ::1: this tool loads a server hard and must never be
-pointed at someone else's.
+WEB_CONCURRENCY from --workers), waits for GET /healthz to answer 200, and stops it at the
+end, on error and on Ctrl-C. With --url the target must resolve to 127.0.0.0/8 or ::1: this
+tool loads a server hard and must never be pointed at someone else's.
 
 Each client posts JPEG frames (640x480) from --video (default ../shared/data/webcam/frown.avi,
 else scikit-image's astronaut photo) to POST /api/predict as the webcam page does. A warm-up
