@@ -1,0 +1,73 @@
+"""The test images a model has not seen: those that are not copies of a training image.
+
+    python -m training.unseen --train ../shared/data/fer4/train --test ../shared/data/fer4/test \
+        --out /tmp/fer4_test_unseen
+    python -m training.evaluate --data /tmp/fer4_test_unseen
+
+FER-2013 repeats some of its faces across its splits: 207 of the 5,212 test images of its four
+classes here are pixel-for-pixel copies of training images, which a trained model has seen with
+their labels. `--out` gets a `<label>/` folder of links to every other test image, for
+`training.evaluate`; nothing is copied and the data folders are not changed.
+"""
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from training.dataset import DataError, scan_folder
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training.unseen",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--train", required=True, type=Path, help="the training images, <label>/*")
+    parser.add_argument("--test", required=True, type=Path, help="the test images, <label>/*")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="new folder for links to the test images not found in --train")
+    return parser.parse_args(argv)
+
+
+def pixel_digest(path):
+    """A digest of the image's grey pixels: the same face saved twice gets the same digest."""
+    with Image.open(path) as image:
+        grey = np.asarray(image.convert("L"))
+    return hashlib.sha256(grey.tobytes() + bytes(str(grey.shape), "ascii")).hexdigest()
+
+
+def unseen_test_images(train_files, test_files):
+    """{label: test images whose pixels match no training image}, and how many were left out."""
+    seen = {pixel_digest(path) for paths in train_files.values() for path in paths}
+    unseen = {label: [path for path in paths if pixel_digest(path) not in seen]
+              for label, paths in test_files.items()}
+    left_out = sum(len(paths) for paths in test_files.values()) - sum(map(len, unseen.values()))
+    return unseen, left_out
+
+
+def link_folder(files, out):
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} is not empty: give a new folder")
+    for label, paths in files.items():
+        (out / label).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            (out / label / path.name).symlink_to(path.resolve())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        train_files, test_files = scan_folder(args.train), scan_folder(args.test)
+        unseen, left_out = unseen_test_images(train_files, test_files)
+        link_folder(unseen, args.out)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    kept = sum(map(len, unseen.values()))
+    print(f"{left_out} of {kept + left_out} test images are copies of training images; "
+          f"links to the other {kept} are in {args.out} ("
+          + ", ".join(f"{label} {len(paths)}" for label, paths in unseen.items()) + ")")
+
+
+if __name__ == "__main__":
+    main()
