@@ -1,6 +1,7 @@
 import copy
 import json
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,6 +49,26 @@ def test_shipped_playlists_do_not_repeat_a_song():
 
 
 # --- normalisation -------------------------------------------------------------------------------
+
+def test_shipped_youtube_links_are_videos_or_searches_for_the_song():
+    """A watch link plays in the page's YouTube player: it must carry a well-formed video id
+    (a typo would embed an error), and no two songs the same one. A search must name the song."""
+    from urllib.parse import parse_qs
+
+    videos = []
+    for emotion, modes in load_catalog(SHIPPED_CATALOG).items():
+        for track in (t for mode in modes.values() for t in mode["tracks"]):
+            link = urlsplit(track["url"])
+            assert link.hostname == "www.youtube.com", track
+            query = parse_qs(link.query)
+            if link.path == "/watch":
+                assert list(query) == ["v"] and re.fullmatch(r"[A-Za-z0-9_-]{11}", query["v"][0]), track
+                videos.append(query["v"][0])
+            else:
+                assert link.path == "/results", track
+                assert track["title"].lower() in query["search_query"][0].lower(), track
+    assert len(videos) >= 70 and len(set(videos)) == len(videos)
+
 
 def test_tracks_are_normalised_and_files_become_quoted_music_urls(tmp_path):
     data = minimal_catalog()
