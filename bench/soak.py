@@ -196,37 +196,38 @@ def loopback_listener():
     leaves no window for another process to take the port.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.set_inheritable(True)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
 def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180, base_env=None):
     """Start `gunicorn -c gunicorn.conf.py wsgi:app` on a free loopback port; return once /healthz is 200.
 
-    The server gets `base_env` (default: this process's environment) plus `extra_env`.
+    The server gets `base_env` (default: this process's environment) plus `extra_env`; BIND
+    is always the socket this function binds.
     """
-    listener = loopback_listener()
-    port = listener.getsockname()[1]
     base_env = os.environ if base_env is None else base_env
-    env = {**base_env, "BIND": f"fd://{listener.fileno()}", **(extra_env or {})}
+    env = {**base_env, **(extra_env or {})}
     if model:
         env["MODEL_PATH"] = str(Path(model).resolve())
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
-    log_file = open(log_path, "ab")
-    try:
+    with loopback_listener() as listener, open(log_path, "ab") as log_file:
+        # Both close here: the server holds its own copies.
+        port = listener.getsockname()[1]
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            cwd=ROOT, env={**env, "BIND": f"fd://{listener.fileno()}"},
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches this script, which then stops the server
             pass_fds=(listener.fileno(),),
         )
-    finally:
-        log_file.close()
-        listener.close()  # the server holds its own copy
     server = ManagedServer(process, "127.0.0.1", port, Path(log_path))
     try:
         wait_until_ready(server.host, port, timeout, process)

@@ -140,6 +140,40 @@ def test_early_stopping_forgets_an_epoch_killed_before_its_backup(tmp_path, kill
     assert [p.name for p in tmp_path.glob("*.npz")] == ["early_stopping_best_1.npz"]
 
 
+def test_a_run_killed_after_its_last_backup_still_ends_on_its_best_epoch(tmp_path):
+    """Resumed with every epoch done, fit() begins no epoch: the best weights must still win."""
+    import keras
+
+    from training.resume import ResumableEarlyStopping
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    early_stopping_session(tmp_path, model, range(0, 4), [0.5, 0.9, 0.6, 0.61])
+    resumed = ResumableEarlyStopping(tmp_path, patience=3)
+    resumed.set_model(model)
+    resumed.set_params({"epochs": 4})
+    resumed.on_train_begin()
+    resumed.on_train_end()
+    assert np.all(model.get_weights()[0] == 1)
+
+
+def test_early_stopping_resumes_a_run_folder_from_before_per_epoch_states(tmp_path):
+    """Until 25 November 2026 the state had no epoch and the best weights one file."""
+    import json
+
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    (tmp_path / "early_stopping.json").write_text(json.dumps({"best": 0.9, "best_epoch": 1,
+                                                              "wait": 1}))
+    np.savez(tmp_path / "early_stopping_best.npz",
+             **{f"w{i}": w for i, w in enumerate(weights_marking(model, 1))})
+    resumed = early_stopping_session(tmp_path, model, range(3, 7),
+                                     [0.5, 0.9, 0.6, 0.61, 0.62, 0.63, 0.64])
+    assert model.stop_training and resumed.stopped_epoch == 4
+    resumed.on_train_end()
+    assert np.all(model.get_weights()[0] == 1)
+
+
 def test_augmentation_draws_each_distortion_independently():
     """Seeded alike, Keras's random layers draw the same numbers: every mirrored face would
     also be darker. Mirroring and brightness must not be correlated."""

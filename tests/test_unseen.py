@@ -50,6 +50,17 @@ def test_a_near_copy_is_kept(folders):
     assert (out / "sad" / "copy.png").is_symlink()
 
 
+def test_images_in_sub_folders_keep_their_place(folders):
+    """Two files of one name in different sub-folders of a label are two images."""
+    for sub, seed in (("a", 7), ("b", 8)):
+        (folders / "test" / "sad" / sub).mkdir()
+        (folders / "test" / "sad" / sub / "0.png").write_bytes(encode(faces(seed)[0], "PNG"))
+    out = folders / "unseen"
+    run("--train", folders / "train", "--test", folders / "test", "--out", out)
+    for sub in ("a", "b"):
+        assert (out / "sad" / sub / "0.png").resolve() == (folders / "test" / "sad" / sub / "0.png").resolve()
+
+
 def test_an_output_folder_in_use_is_refused(folders):
     (folders / "unseen").mkdir()
     (folders / "unseen" / "keep.txt").write_text("mine")

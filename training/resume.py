@@ -60,14 +60,26 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.saved = json.loads(self.state_path.read_text()) if self.state_path.exists() else None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._resume(epoch)
+
+    def on_train_end(self, logs=None):
+        # Killed after the last epoch's backup, a run resumes with no epoch left to begin:
+        # the best weights must still be restored.
+        if self.saved is not None:
+            self._resume(self.params["epochs"])
+        super().on_train_end(logs)
+
+    def _resume(self, first_epoch):
         if self.saved is None:
             return
         state, self.saved = self.saved, None
-        if state["epoch"] == epoch:  # killed before its backup: this epoch is trained again
+        if "epoch" not in state:  # saved before 25 November 2026: the last finished epoch's
+            state = {**state, "epoch": first_epoch - 1}
+        if state["epoch"] == first_epoch:  # killed before its backup: it is trained again
             state = state["before"]
-        elif state["epoch"] != epoch - 1:
+        elif state["epoch"] != first_epoch - 1:
             print(f"warning: early stopping's saved state (epoch {state['epoch'] + 1}) does not "
-                  f"match the backup (resuming at epoch {epoch + 1}): it starts afresh",
+                  f"match the backup (resuming at epoch {first_epoch + 1}): it starts afresh",
                   flush=True)
             return
         if state is not None:
@@ -96,7 +108,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         return self.state_dir / f"early_stopping_best_{epoch}.npz"
 
     def _load_weights(self, epoch):
-        with np.load(self._weights_path(epoch)) as saved:
+        path = self._weights_path(epoch)
+        if not path.exists():  # a run folder from before 25 November 2026
+            path = self.state_dir / "early_stopping_best.npz"
+        with np.load(path) as saved:
             return [saved[f"w{i}"] for i in range(len(saved.files))]
 
     def _remove_weights_except(self, epochs):

@@ -5,9 +5,10 @@
     python -m training.evaluate --data /tmp/fer4_test_unseen
 
 FER-2013 repeats some of its faces across its splits: 207 of the 5,212 test images of its four
-classes here are pixel-for-pixel copies of training images, which a trained model has seen with
-their labels. `--out` gets a `<label>/` folder of links to every other test image, for
-`training.evaluate`; nothing is copied and the data folders are not changed.
+classes here are pixel-for-pixel copies of images in train/ (183 of them in the part the shipped
+networks were trained on, mostly with the same label). `--out` gets a `<label>/` folder of links
+to every other test image, for `training.evaluate`; nothing is copied and the data folders are
+not changed.
 """
 
 import argparse
@@ -46,13 +47,15 @@ def unseen_test_images(train_files, test_files):
     return unseen, left_out
 
 
-def link_folder(files, out):
+def link_folder(files, root, out):
+    """Links in `out` to `files` (from `root`), at the same places under each label."""
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} is not empty: give a new folder")
     for label, paths in files.items():
-        (out / label).mkdir(parents=True, exist_ok=True)
         for path in paths:
-            (out / label / path.name).symlink_to(path.resolve())
+            link = out / label / path.relative_to(root / label)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path.resolve())
 
 
 def main(argv=None):
@@ -60,7 +63,7 @@ def main(argv=None):
     try:
         train_files, test_files = scan_folder(args.train), scan_folder(args.test)
         unseen, left_out = unseen_test_images(train_files, test_files)
-        link_folder(unseen, args.out)
+        link_folder(unseen, args.test, args.out)
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
     kept = sum(map(len, unseen.values()))
