@@ -156,6 +156,24 @@ def test_a_run_killed_after_its_last_backup_still_ends_on_its_best_epoch(tmp_pat
     assert np.all(model.get_weights()[0] == 1)
 
 
+def test_a_run_early_stopping_had_ended_is_not_trained_further(tmp_path):
+    """Killed after the epoch early stopping fired on, before the weights were saved: resumed,
+    the run must end at once with its best weights, not train an epoch to be thrown away."""
+    import keras
+
+    from training.resume import EarlyStoppingFired, ResumableEarlyStopping
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    first = early_stopping_session(tmp_path, model, range(0, 7), [0.5, 0.9, 0.6, 0.61, 0.62, 0.7, 0.8])
+    assert first.stopped_epoch == 4
+    resumed = ResumableEarlyStopping(tmp_path, patience=3)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    with pytest.raises(EarlyStoppingFired) as fired:
+        resumed.on_epoch_begin(5)
+    assert fired.value.best_epoch == 1 and np.all(fired.value.best_weights[0] == 1)
+
+
 def test_early_stopping_resumes_a_run_folder_from_before_per_epoch_states(tmp_path):
     """Until 25 November 2026 the state had no epoch and the best weights one file."""
     import json

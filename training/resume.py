@@ -34,6 +34,14 @@ def epochs_logged(run_dir):
         return 0
 
 
+class EarlyStoppingFired(Exception):
+    """Raised on resuming a run whose early stopping had already ended it."""
+
+    def __init__(self, best_epoch, best_weights):
+        super().__init__(best_epoch)
+        self.best_epoch, self.best_weights = best_epoch, best_weights
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Early stopping on validation accuracy that keeps the best epoch across sessions.
 
@@ -61,6 +69,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._resume(epoch)
+        if self.best is not None and self.wait >= self.patience:
+            # It had fired, and the run was killed before its weights were saved: the run is
+            # over, and training one more epoch would only be thrown away.
+            raise EarlyStoppingFired(self.best_epoch, self.best_weights)
 
     def on_train_end(self, logs=None):
         # Killed after the last epoch's backup, a run resumes with no epoch left to begin:

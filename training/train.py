@@ -55,7 +55,12 @@ from app.bundle import BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
-from training.resume import ResumableEarlyStopping, epochs_logged, replace_atomically
+from training.resume import (
+    EarlyStoppingFired,
+    ResumableEarlyStopping,
+    epochs_logged,
+    replace_atomically,
+)
 from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
@@ -569,6 +574,10 @@ if __name__ == "__main__" and not finetune_done.exists():
                                           args.stop_after,
                                           pretrained=args.weights != "none" or bool(args.init_from)),
                   shuffle=False, verbose=verbose)
+    except EarlyStoppingFired as fired:
+        log(f"early stopping had ended this run before it was interrupted: keeping its best "
+            f"fine-tuning epoch, {fired.best_epoch + 1}")
+        model.set_weights(fired.best_weights)
     except SessionLimitReached as stop:
         log(f"stopped after fine-tuning epoch {stop.args[0]} of {args.epochs} (--stop-after); "
             f"continue with the same command plus --resume")
