@@ -93,14 +93,16 @@ def weights_marking(model, value):
     return [np.full(w.shape, value, np.float32) for w in model.get_weights()]
 
 
-def early_stopping_session(run_dir, model, epochs, val_accuracies):
-    """Drive training.train's early stopping through some epochs, as fit() would: each epoch's
-    weights are filled with its number, so the restored weights tell which epoch they are."""
+def early_stopping_session(run_dir, model, epochs, val_accuracies, run_epochs=7):
+    """Drive training.train's early stopping through some epochs of a `run_epochs` run, as fit()
+    would: each epoch's weights are filled with its number, so the restored weights tell which
+    epoch they are."""
     from training.resume import ResumableEarlyStopping
 
     stopper = ResumableEarlyStopping(run_dir, patience=3)
     model.stop_training = False  # as fit() sets it
     stopper.set_model(model)
+    stopper.set_params({"epochs": run_epochs})
     stopper.on_train_begin()
     for epoch in epochs:
         stopper.on_epoch_begin(epoch)
@@ -144,14 +146,9 @@ def test_a_run_killed_after_its_last_backup_still_ends_on_its_best_epoch(tmp_pat
     """Resumed with every epoch done, fit() begins no epoch: the best weights must still win."""
     import keras
 
-    from training.resume import ResumableEarlyStopping
-
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    early_stopping_session(tmp_path, model, range(0, 4), [0.5, 0.9, 0.6, 0.61])
-    resumed = ResumableEarlyStopping(tmp_path, patience=3)
-    resumed.set_model(model)
-    resumed.set_params({"epochs": 4})
-    resumed.on_train_begin()
+    early_stopping_session(tmp_path, model, range(0, 4), [0.5, 0.9, 0.6, 0.61], run_epochs=4)
+    resumed = early_stopping_session(tmp_path, model, range(4, 4), [], run_epochs=4)
     resumed.on_train_end()
     assert np.all(model.get_weights()[0] == 1)
 
@@ -161,16 +158,14 @@ def test_a_run_early_stopping_had_ended_is_not_trained_further(tmp_path):
     the run must end at once with its best weights, not train an epoch to be thrown away."""
     import keras
 
-    from training.resume import EarlyStoppingFired, ResumableEarlyStopping
+    from training.resume import EarlyStoppingFired
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    first = early_stopping_session(tmp_path, model, range(0, 7), [0.5, 0.9, 0.6, 0.61, 0.62, 0.7, 0.8])
+    val_accuracies = [0.5, 0.9, 0.6, 0.61, 0.62, 0.7, 0.8]
+    first = early_stopping_session(tmp_path, model, range(0, 7), val_accuracies)
     assert first.stopped_epoch == 4
-    resumed = ResumableEarlyStopping(tmp_path, patience=3)
-    resumed.set_model(model)
-    resumed.on_train_begin()
     with pytest.raises(EarlyStoppingFired) as fired:
-        resumed.on_epoch_begin(5)
+        early_stopping_session(tmp_path, model, range(5, 7), val_accuracies)
     assert fired.value.best_epoch == 1 and np.all(fired.value.best_weights[0] == 1)
 
 

@@ -12,16 +12,21 @@ def faces(seed, count=2):
     return [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in range(count)]
 
 
+def split_faces(split, label):
+    """The two faces the fixture writes to `split/label/` (0.png, 1.png)."""
+    return faces({"train": 0, "test": 1}[split] * 10 + LABELS.index(label))
+
+
 @pytest.fixture
 def folders(tmp_path):
     """train/ and test/ with two faces a class each; test/sad/copy.png repeats a training face
     in another file (PNG saved with other settings, under another name)."""
-    for split, seed in (("train", 0), ("test", 1)):
-        for index, label in enumerate(LABELS):
+    for split in ("train", "test"):
+        for label in LABELS:
             (tmp_path / split / label).mkdir(parents=True)
-            for i, pixels in enumerate(faces(seed * 10 + index)):
+            for i, pixels in enumerate(split_faces(split, label)):
                 (tmp_path / split / label / f"{i}.png").write_bytes(encode(pixels, "PNG"))
-    repeated = faces(0 * 10 + LABELS.index("happy"))[1]
+    repeated = split_faces("train", "happy")[1]
     (tmp_path / "test" / "sad" / "copy.png").write_bytes(encode(repeated, "PNG", compress_level=9))
     return tmp_path
 
@@ -42,7 +47,7 @@ def test_copies_of_training_images_are_left_out(folders, capsys):
 
 
 def test_a_near_copy_is_kept(folders):
-    nudged = faces(0 * 10 + LABELS.index("happy"))[1].copy()
+    nudged = split_faces("train", "happy")[1].copy()
     nudged[0, 0] ^= 1  # one pixel differs: another image
     (folders / "test" / "sad" / "copy.png").write_bytes(encode(nudged, "PNG"))
     out = folders / "unseen"

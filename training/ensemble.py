@@ -12,9 +12,9 @@ of `--data` that `training.train` carves out (same --split-seed and
 --val-fraction), never on the test set, and kept only if it beats the best
 bundle given, read as that bundle was shipped (its own test-time views) on the
 same split: otherwise nothing is written and the command fails, unless
-`--force`. (A bundle's recorded validation figure may come from another split.) The per-class output biases of
-`training.class_bias` are fitted on that split too, and kept only if they
-raise macro-F1 on held-out halves of it.
+`--force`. (A bundle's recorded validation figure may come from another
+split.) The per-class output biases of `training.class_bias` are fitted on
+that split too, and kept only if they raise macro-F1 on held-out halves of it.
 
 Given a single bundle, it re-decides that model's test-time views and class
 biases without averaging anything (kept, again, only if that beats the bundle).
@@ -162,9 +162,10 @@ def main(argv=None):
                                       args.class_bias, args.split_seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
-    if chosen_report["accuracy"] <= max(member_accuracy):
+    best_member = max(member_accuracy)
+    if chosen_report["accuracy"] <= best_member:
         verdict = (f"the result ({chosen_report['accuracy']:.4f}) does not beat the best bundle "
-                   f"given, as that was shipped ({max(member_accuracy):.4f} on the same split)")
+                   f"given, as that was shipped ({best_member:.4f} on the same split)")
         if not args.force:
             raise SystemExit(f"error: {verdict}: nothing written; ship that bundle instead "
                              f"(or write the result anyway with --force)")
