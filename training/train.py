@@ -61,6 +61,7 @@ from training.resume import (
     epochs_logged,
     replace_atomically,
 )
+from training.sam import SharpnessAwareModel
 from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
@@ -117,6 +118,9 @@ def parse_args(argv=None):
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="blend pairs of training faces and their labels (MixUp), "
                              "ALPHA from 0 (off) to 1 (default: 0)")
+    parser.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                        help="sharpness-aware minimisation with radius RHO, e.g. 0.05: seeks "
+                             "flatter minima, for twice the time a step (default: 0, off)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy, "
@@ -151,6 +155,8 @@ def parse_args(argv=None):
         parser.error("--erase must be between 0 and 1")
     if not 0 <= args.mixup <= 1:
         parser.error("--mixup must be between 0 and 1")
+    if args.sam < 0:
+        parser.error("--sam must be ≥ 0")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
     args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
@@ -349,7 +355,7 @@ if __name__ == "__main__":
 
 
 # %%
-def make_model(input_size, net_size, weights, num_classes, dropout=0.5):
+def make_model(input_size, net_size, weights, num_classes, dropout=0.5, sam_rho=0.0):
     inputs = keras.Input((input_size, input_size, 1), name="face")
     x = inputs
     if net_size != input_size:
@@ -365,6 +371,8 @@ def make_model(input_size, net_size, weights, num_classes, dropout=0.5):
     x = layers.Dense(256, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
+    if sam_rho:
+        return SharpnessAwareModel(inputs, outputs, name="moodtunes_vgg16", rho=sam_rho), base
     return keras.Model(inputs, outputs, name="moodtunes_vgg16"), base
 
 
@@ -431,7 +439,8 @@ def set_trainable_blocks(base, first_block):
 if __name__ == "__main__":
     weights = None if args.init_from else resolve_weights(args.weights)
     try:
-        model, base = make_model(args.img_size, args.net_size, weights, len(LABELS), args.dropout)
+        model, base = make_model(args.img_size, args.net_size, weights, len(LABELS), args.dropout,
+                                 args.sam)
     except Exception as exc:  # Keras reports a failed download as a bare Exception
         if weights != "imagenet" or "URL fetch failure" not in str(exc):
             raise
@@ -701,6 +710,7 @@ def training_record(args, views, wall_seconds):
         "seed": args.seed,
         "split_seed": args.split_seed,
         "mixup": args.mixup,
+        "sam": args.sam,
         "init_from": str(args.init_from) if args.init_from else None,
         "precision": keras.mixed_precision.global_policy().name,
         "epochs": {"head": args.head_epochs, "fine_tune": args.epochs},
