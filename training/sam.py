@@ -6,6 +6,11 @@ optimizer apply that gradient. It seeks weights whose whole neighbourhood has
 a low loss, which generalises better, and holds up under noisy labels such as
 FER-2013's. It costs two forward and backward passes a step.
 
+`rho` 0 trains plainly: `training.train` warms the head up that way, and keeps
+SAM for fine-tuning. VGG16 here is sharp: 0.05 uphill along the gradient (the
+radius usual for SGD-trained ResNets) doubles its loss, and a run at that
+radius collapsed in its first fine-tuning epoch.
+
 Only training changes: the model's layers, outputs and saved weights are those
 of a plain `keras.Model`, and the shipped copy is one (`inference_copy`).
 """
@@ -34,6 +39,8 @@ class SharpnessAwareModel(keras.Model):
         return model
 
     def train_step(self, data):
+        if not self.rho:
+            return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
         loss, y_pred, gradients = self._loss_and_gradients(x, y, sample_weight, weights)
