@@ -61,7 +61,7 @@ from training.resume import (
     epochs_logged,
     replace_atomically,
 )
-from training.sam import SharpnessAwareModel
+from training.sam import SharpnessAwareModel, plain_copy
 from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
@@ -119,8 +119,9 @@ def parse_args(argv=None):
                         help="blend pairs of training faces and their labels (MixUp), "
                              "ALPHA from 0 (off) to 1 (default: 0)")
     parser.add_argument("--sam", type=float, default=0.0, metavar="RHO",
-                        help="sharpness-aware minimisation with radius RHO, e.g. 0.05: seeks "
-                             "flatter minima, for twice the time a step (default: 0, off)")
+                        help="sharpness-aware minimisation with radius RHO, e.g. 0.01 (0.05 "
+                             "made fine-tuning collapse here): seeks flatter minima, for twice "
+                             "the time a step (default: 0, off)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the last layer")
     parser.add_argument("--patience", type=int, default=4,
                         help="early stopping: epochs without a better validation accuracy, "
@@ -155,8 +156,8 @@ def parse_args(argv=None):
         parser.error("--erase must be between 0 and 1")
     if not 0 <= args.mixup <= 1:
         parser.error("--mixup must be between 0 and 1")
-    if args.sam < 0:
-        parser.error("--sam must be ≥ 0")
+    if not 0 <= args.sam <= 1:
+        parser.error("--sam must be between 0 and 1")
     if args.epochs < 1 or args.head_epochs < 0:
         parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
     args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
@@ -727,7 +728,7 @@ def training_record(args, views, wall_seconds):
 
 
 if __name__ == "__main__":
-    serving_model, val_report, views = choose_serving_model(model, val_ds, args.views)
+    serving_model, val_report, views = choose_serving_model(plain_copy(model), val_ds, args.views)
     log(f"shipping the model with {len(views)} test-time view(s): {', '.join(views)}")
     curve = args.out.with_name(args.out.stem + ".training.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
