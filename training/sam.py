@@ -7,9 +7,10 @@ a low loss, which generalises better, and holds up under noisy labels such as
 FER-2013's. It costs two forward and backward passes a step.
 
 `rho` 0 trains plainly: `training.train` warms the head up that way (SAM doubled
-that epoch's time for the same validation accuracy) and keeps SAM for fine-tuning. VGG16 here is sharp: 0.05 uphill along the gradient (the
-radius usual for SGD-trained ResNets) doubles its loss, and a run at that
-radius collapsed in its first fine-tuning epoch.
+that epoch's time for the same validation accuracy) and keeps SAM for
+fine-tuning. VGG16 here is sharp: 0.05 uphill along the gradient (the radius
+usual for SGD-trained ResNets) doubles its loss, and a run at that radius
+collapsed in its first fine-tuning epoch.
 
 Only training changes: the model's layers, outputs and saved weights are those
 of a plain `keras.Model`; `plain_copy` gives one to ship (the app never imports

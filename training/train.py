@@ -533,12 +533,6 @@ def callbacks_for(phase, run_dir, clock, patience=None, stop_after=None, pretrai
     return cbs
 
 
-def set_sam_radius(model, rho):
-    """The SAM radius of the phase about to be compiled (a model built without --sam has none)."""
-    if isinstance(model, SharpnessAwareModel):
-        model.rho = rho
-
-
 def fine_tune_schedule(peak_lr, steps_per_epoch, epochs):
     warmup = steps_per_epoch // 2
     return keras.optimizers.schedules.CosineDecay(
@@ -547,7 +541,11 @@ def fine_tune_schedule(peak_lr, steps_per_epoch, epochs):
     )
 
 
-def compile_for(model, optimizer, label_smoothing):
+def compile_for(model, optimizer, label_smoothing, sam_rho=0.0):
+    """Compile a phase; a --sam model takes its radius for that phase here, where its step
+    is traced."""
+    if isinstance(model, SharpnessAwareModel):
+        model.rho = sam_rho
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
@@ -567,7 +565,6 @@ if __name__ == "__main__":
     elif args.head_epochs and not head_done.exists():
         log(f"phase 1: head only, {args.head_epochs} epoch(s) at lr {args.head_lr}")
         base.trainable = False
-        set_sam_radius(model, 0.0)
         compile_for(model, keras.optimizers.Adam(args.head_lr), args.label_smoothing)
         model.fit(train_ds, validation_data=val_ds, epochs=args.head_epochs,
                   class_weight=class_weight, callbacks=callbacks_for("head", args.run_dir, clock),
@@ -581,10 +578,10 @@ if __name__ == "__main__" and not finetune_done.exists():
     log(f"phase 2: VGG16 blocks {args.fine_tune_from}–5 trainable, {args.epochs} epoch(s), "
         f"peak lr {args.lr}")
     set_trainable_blocks(base, args.fine_tune_from)
-    set_sam_radius(model, args.sam)
     steps = int(train_ds.cardinality())
     compile_for(model, keras.optimizers.AdamW(
-        fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4), args.label_smoothing)
+        fine_tune_schedule(args.lr, steps, args.epochs), weight_decay=1e-4), args.label_smoothing,
+        args.sam)
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                   class_weight=class_weight,
