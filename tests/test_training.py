@@ -89,6 +89,50 @@ def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained, tmp_
     assert read_metadata(out)["labels"] == list(LABELS)
 
 
+def test_a_resume_with_other_options_is_refused(trained, tmp_path):
+    """Another learning rate or schedule would carry on a different run from the checkpoints:
+    refused before any training, naming each change; nothing in the run folder changes."""
+    run_dir = shutil.copytree(trained["run"], tmp_path / "run")
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+    again = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "4",
+                "--lr", "3e-4", "--out", str(tmp_path / "small.keras"), "--run-dir", str(run_dir),
+                "--resume")
+    assert again.returncode != 0
+    assert "--epochs 4 (the run used 3)" in again.stderr
+    assert "--lr 0.0003 (the run used 0.0001)" in again.stderr
+    assert "phase" not in again.stdout  # stopped before training anything
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()} == before
+
+
+def test_only_run_defining_options_must_match_on_resume(tmp_path):
+    """Where the data and bundle live, the views, --stop-after and patience may change between
+    sessions (network 9 was resumed with --patience 0); the seed or --sam may not."""
+    from training.train import parse_args
+    from training.resume import run_options
+
+    base = ["--epochs", "3", "--run-dir", str(tmp_path / "run")]
+    first = run_options(parse_args(["--data", "a", *base, "--out", "a.keras"]))
+    moved = run_options(parse_args(["--data", "b", *base, "--out", "b.keras", "--views", "2",
+                                    "--patience", "0", "--stop-after", "1",
+                                    "--weights", "none"]))
+    assert moved == first
+    for option, value in (("--seed", "7"), ("--sam", "0.01"), ("--net-size", "112")):
+        other = run_options(parse_args(["--data", "a", *base, "--out", "a.keras", option, value]))
+        assert other != first, option
+
+
+def test_a_run_folder_without_an_options_record_resumes_and_is_recorded(tmp_path, capsys):
+    from training.resume import record_or_check_options
+
+    options = {"epochs": 3, "lr": 1e-4}
+    record_or_check_options(tmp_path, options, resume=True)
+    assert "no record of its options" in capsys.readouterr().out
+    assert json.loads((tmp_path / "options.json").read_text()) == options
+    record_or_check_options(tmp_path, options, resume=True)  # the same again: accepted
+    with pytest.raises(SystemExit, match="--lr 0.001 \\(the run used 0.0001\\)"):
+        record_or_check_options(tmp_path, {**options, "lr": 1e-3}, resume=True)
+
+
 def weights_marking(model, value):
     return [np.full(w.shape, value, np.float32) for w in model.get_weights()]
 

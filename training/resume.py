@@ -2,7 +2,9 @@
 
 BackupAndRestore brings back the model, the optimizer and the epoch, but no other callback's
 state, and it deletes its backup once fit() ends. So early stopping's memory of the best epoch
-is kept here, and each finished phase leaves its final weights behind.
+is kept here, and each finished phase leaves its final weights behind. Nor does it know the
+options the run was started with: they are recorded here, and a resume that changes them is
+refused.
 """
 
 import csv
@@ -23,6 +25,50 @@ def replace_atomically(path, write):
     partial = path.with_name(f".partial-{path.name}")
     write(partial)
     os.replace(partial, path)
+
+
+# The options that make a run what it is. Resuming with another value would carry on a
+# different run from these checkpoints: another schedule, split, augmentation or network.
+# The rest may change between sessions: where the data, weights and bundle live, the views,
+# --stop-after, and early stopping's patience (e.g. to switch it off near the end).
+RUN_OPTIONS = ("epochs", "head_epochs", "init_from", "img_size", "net_size", "batch_size", "lr",
+               "head_lr", "fine_tune_from", "val_fraction", "label_smoothing", "erase", "mixup",
+               "sam", "dropout", "seed", "split_seed")
+
+
+def run_options(args):
+    """The run-defining options of parsed arguments, as JSON values."""
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    options["init_from"] = options["init_from"] and str(Path(options["init_from"]).resolve())
+    return options
+
+
+def record_or_check_options(run_dir, options, resume):
+    """A new run records its options; a resumed one must have the same, or it is refused.
+
+    A run folder from before the record existed is resumed unchecked, and recorded from now on.
+    """
+    path = Path(run_dir) / "options.json"
+    if resume and path.exists():
+        recorded = json.loads(path.read_text())
+        changed = [name for name in RUN_OPTIONS
+                   if name in recorded and recorded[name] != options[name]]
+        if changed:
+            lines = "\n".join(f"  --{name.replace('_', '-')} {shown(options[name])} (the run "
+                              f"used {shown(recorded[name])})" for name in changed)
+            raise SystemExit(
+                f"error: --resume: options differ from the interrupted run's in {run_dir}:\n"
+                f"{lines}\nResume with the run's values, or start a new run in another --run-dir "
+                f"(to train a finished network further, --init-from its bundle).")
+        return
+    if resume:
+        print(f"note: {run_dir} has no record of its options (a run from before 25 November "
+              f"2026): they are not checked against this session's", flush=True)
+    replace_atomically(path, lambda partial: partial.write_text(json.dumps(options, indent=1)))
+
+
+def shown(value):
+    return "not given" if value is None else value
 
 
 def epochs_logged(run_dir):

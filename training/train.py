@@ -28,7 +28,7 @@ The recipe, in two phases:
 
 Every epoch is checkpointed; `--resume` continues an interrupted run (Keras's
 `BackupAndRestore`, plus `training/resume.py` for early stopping's memory) from
-the last finished epoch.
+the last finished epoch, and refuses to if an option that shapes the run changed.
 """
 
 # %% [markdown]
@@ -59,7 +59,9 @@ from training.resume import (
     EarlyStoppingFired,
     ResumableEarlyStopping,
     epochs_logged,
+    record_or_check_options,
     replace_atomically,
+    run_options,
 )
 from training.sam import SharpnessAwareModel, plain_copy
 from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
@@ -228,7 +230,8 @@ class RunClock:
         replace_atomically(self.path, lambda path: path.write_text(seconds))
 
 
-def prepare_run_dir(run_dir, resume):
+def prepare_run_dir(args):
+    run_dir, resume = args.run_dir, args.resume
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise SystemExit(
             f"error: {run_dir} holds an earlier run. Continue it with --resume, "
@@ -237,11 +240,12 @@ def prepare_run_dir(run_dir, resume):
     if resume and not run_dir.exists():
         raise SystemExit(f"error: --resume: no run to continue in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    record_or_check_options(run_dir, run_options(args), resume)
 
 
 if __name__ == "__main__":
     args = parse_args(NOTEBOOK_ARGS if running_in_notebook() else None)
-    prepare_run_dir(args.run_dir, args.resume)
+    prepare_run_dir(args)
     clock = RunClock(args.run_dir)
 
     # A resumed session must not replay the shuffles and augmentations of the epochs before
