@@ -121,6 +121,19 @@ def test_only_run_defining_options_must_match_on_resume(tmp_path):
         assert other != first, option
 
 
+def test_a_resume_may_find_the_starting_bundle_elsewhere_but_not_another(trained, tmp_path):
+    from training.train import parse_args
+    from training.resume import run_options
+
+    def options(bundle):
+        return run_options(parse_args(["--data", "a", "--init-from", str(bundle)]))
+
+    moved = shutil.copy(trained["out"], tmp_path / "moved.keras")
+    shutil.copy(trained["out"].with_suffix(".json"), tmp_path / "moved.json")
+    assert options(moved) == options(trained["out"])
+    assert options(moved)["init_from"] == read_metadata(trained["out"])["sha256"]
+
+
 def test_a_run_folder_without_an_options_record_resumes_and_is_recorded(tmp_path, capsys):
     from training.resume import record_or_check_options
 

@@ -39,7 +39,8 @@ RUN_OPTIONS = ("epochs", "head_epochs", "init_from", "img_size", "net_size", "ba
 def run_options(args):
     """The run-defining options of parsed arguments, as JSON values."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS}
-    options["init_from"] = options["init_from"] and str(Path(options["init_from"]).resolve())
+    # The starting bundle by its content, not its path, which may change (e.g. on Colab).
+    options["init_from"] = args.init_metadata and args.init_metadata.get("sha256", "unknown")
     return options
 
 
@@ -54,8 +55,8 @@ def record_or_check_options(run_dir, options, resume):
         changed = [name for name in RUN_OPTIONS
                    if name in recorded and recorded[name] != options[name]]
         if changed:
-            lines = "\n".join(f"  --{name.replace('_', '-')} {shown(options[name])} (the run "
-                              f"used {shown(recorded[name])})" for name in changed)
+            lines = "\n".join(f"  --{name.replace('_', '-')} {shown(name, options[name])} (the "
+                              f"run used {shown(name, recorded[name])})" for name in changed)
             raise SystemExit(
                 f"error: --resume: options differ from the interrupted run's in {run_dir}:\n"
                 f"{lines}\nResume with the run's values, or start a new run in another --run-dir "
@@ -67,8 +68,10 @@ def record_or_check_options(run_dir, options, resume):
     replace_atomically(path, lambda partial: partial.write_text(json.dumps(options, indent=1)))
 
 
-def shown(value):
-    return "not given" if value is None else value
+def shown(name, value):
+    if value is None:
+        return "not given"
+    return f"a bundle with sha256 {value[:12]}…" if name == "init_from" else value
 
 
 def epochs_logged(run_dir):
