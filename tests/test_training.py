@@ -89,11 +89,15 @@ def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained, tmp_
     assert read_metadata(out)["labels"] == list(LABELS)
 
 
+def file_contents(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
 def test_a_resume_with_other_options_is_refused(trained, tmp_path):
     """Another learning rate or schedule would carry on a different run from the checkpoints:
     refused before any training, naming each change; nothing in the run folder changes."""
     run_dir = shutil.copytree(trained["run"], tmp_path / "run")
-    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+    before = file_contents(run_dir)
     again = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "4",
                 "--lr", "3e-4", "--out", str(tmp_path / "small.keras"), "--run-dir", str(run_dir),
                 "--resume")
@@ -101,7 +105,7 @@ def test_a_resume_with_other_options_is_refused(trained, tmp_path):
     assert "--epochs 4 (the run used 3)" in again.stderr
     assert "--lr 0.0003 (the run used 0.0001)" in again.stderr
     assert "phase" not in again.stdout  # stopped before training anything
-    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()} == before
+    assert file_contents(run_dir) == before
 
 
 def test_only_run_defining_options_must_match_on_resume(tmp_path):

@@ -51,21 +51,32 @@ def record_or_check_options(run_dir, options, resume):
     """
     path = Path(run_dir) / "options.json"
     if resume and path.exists():
-        recorded = json.loads(path.read_text())
-        changed = [name for name in RUN_OPTIONS
-                   if name in recorded and recorded[name] != options[name]]
-        if changed:
-            lines = "\n".join(f"  --{name.replace('_', '-')} {shown(name, options[name])} (the "
-                              f"run used {shown(name, recorded[name])})" for name in changed)
-            raise SystemExit(
-                f"error: --resume: options differ from the interrupted run's in {run_dir}:\n"
-                f"{lines}\nResume with the run's values, or start a new run in another --run-dir "
-                f"(to train a finished network further, --init-from its bundle).")
+        refuse_changed_options(run_dir, read_options(path), options)
         return
     if resume:
         print(f"note: {run_dir} has no record of its options (a run from before 25 November "
               f"2026): they are not checked against this session's", flush=True)
     replace_atomically(path, lambda partial: partial.write_text(json.dumps(options, indent=1)))
+
+
+def read_options(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: --resume: cannot read the run's options in {path}: {exc}") \
+            from None
+
+
+def refuse_changed_options(run_dir, recorded, options):
+    changed = [name for name in RUN_OPTIONS if name in recorded and recorded[name] != options[name]]
+    if not changed:
+        return
+    lines = "\n".join(f"  --{name.replace('_', '-')} {shown(name, options[name])} (the run used "
+                      f"{shown(name, recorded[name])})" for name in changed)
+    raise SystemExit(
+        f"error: --resume: options differ from the interrupted run's in {run_dir}:\n{lines}\n"
+        f"Resume with the run's values, or start a new run in another --run-dir (to train a "
+        f"finished network further, --init-from its bundle).")
 
 
 def shown(name, value):
