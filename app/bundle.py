@@ -54,7 +54,11 @@ def read_metadata(model_path):
     except BundleError as exc:
         raise BundleError(f"{exc}. {TRAIN_HINT}") from None
     expected_hash = metadata.get("sha256")
-    if expected_hash and expected_hash != file_sha256(model_path):
+    try:
+        actual_hash = expected_hash and file_sha256(model_path)
+    except OSError as exc:  # e.g. no permission to read it
+        raise BundleError(f"cannot read {model_path}: {exc}. {TRAIN_HINT}") from None
+    if expected_hash and expected_hash != actual_hash:
         raise BundleError(
             f"{model_path} does not match {meta_path} (SHA-256 differs): "
             f"the model file was replaced without its metadata, or writing the pair was "

@@ -7,6 +7,7 @@ Every file served or listed goes through `resolve_audio_file`, the one place
 that decides which paths are safe to hand to the web.
 """
 
+import logging
 import os
 import re
 import time
@@ -15,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 # The URL path the media blueprint serves files under; playlists link to it.
+log = logging.getLogger(__name__)
+
 MUSIC_URL_PATH = "/music"
 LIFT_FOLDER = "lift"
 
@@ -66,10 +69,21 @@ def check_relative_name(relative):
         raise AudioFileRefused("empty path or NUL byte")
     if "\\" in relative:
         raise AudioFileRefused("backslashes are not allowed; use '/'")
+    if not _encodes_as_utf8(relative):
+        # A name in another encoding (an old archive unzipped here) has no URL to serve it under.
+        raise AudioFileRefused("the name is not valid UTF-8 text; rename the file")
     path = PurePosixPath(relative)
     if path.is_absolute():
         raise AudioFileRefused("must be a path relative to the music folder")
     _check_parts(path.parts)
+
+
+def _encodes_as_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system could not decode, kept as surrogates
+        return False
+    return True
 
 
 def _check_parts(parts):
@@ -129,7 +143,9 @@ def scan_folder(music_dir, folder):
         relative = f"{folder}/{entry.name}"
         try:
             resolve_audio_file(music_dir, relative)
-        except AudioFileRefused:
+        except AudioFileRefused as refused:
+            if PurePosixPath(entry.name).suffix.lower() in CONTENT_TYPES:
+                log.warning("music: not listing %r: %s", relative, refused)
             continue
         tracks.append(track_from_filename(relative))
     return tuple(tracks)

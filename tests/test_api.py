@@ -1,6 +1,7 @@
 """The HTTP API against DESIGN.md's contracts, on a tiny model built by the tests."""
 
 import io
+import os
 import struct
 import zlib
 
@@ -224,6 +225,17 @@ def test_playlists(client):
     assert set(body["playlists"]) == set(LABELS)
     sad = client.get("/api/playlists/sad").get_json()
     assert sad["emotion"] == "sad" and sad["match"]["tracks"] and sad["lift"]["tracks"]
+
+
+def test_a_music_file_named_in_another_encoding_does_not_break_the_playlists(make_app, tmp_path):
+    sad = tmp_path / "music" / "sad"
+    sad.mkdir(parents=True)
+    (sad / os.fsdecode(b"Caf\xe9 - Song.mp3")).write_bytes(b"ID3")
+    (sad / "Nina Simone - Feeling Good.mp3").write_bytes(b"ID3")
+    response = make_app().test_client().get("/api/playlists/sad")
+    assert response.status_code == 200
+    local = [t["audio"] for t in response.get_json()["match"]["tracks"] if t["audio"]]
+    assert local == ["/music/sad/Nina%20Simone%20-%20Feeling%20Good.mp3"]
 
 
 def test_unknown_playlist_is_json_404(client):

@@ -1,3 +1,4 @@
+import os
 import wave
 
 import pytest
@@ -60,6 +61,14 @@ def test_scan_lists_audio_files_with_titles_from_their_names(music):
 def test_titles_and_artists_from_file_names(name, artist, title):
     track = track_from_filename(f"sad/{name}")
     assert (track.artist, track.title) == (artist, title)
+
+
+def test_scan_skips_a_name_that_is_not_utf8_and_says_why(music, caplog):
+    # "Café" in Latin-1, as an old archive unzips it: the name has no UTF-8 form, so no URL.
+    write_wav(music / "sad" / os.fsdecode(b"Caf\xe9 - Song.wav"))
+    relatives = [t.relative for t in MusicLibrary(music).tracks("sad")]
+    assert relatives == ["sad/Nina Simone - Feeling Good.wav", "sad/rainy_day-blues.wav"]
+    assert "not valid UTF-8" in caplog.text and "Caf" in caplog.text
 
 
 def test_scan_skips_symlinks_leaving_the_folder(music, tmp_path):

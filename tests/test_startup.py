@@ -87,6 +87,14 @@ def test_model_swapped_without_metadata(make_app, bundle_copy):
     start_fails(make_app, bundle_copy, "SHA-256 differs")
 
 
+def test_unreadable_model_file(make_app, bundle_copy, monkeypatch):
+    def refuse(path, *args, **kwargs):  # tests run as root, whom file permissions do not stop
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("app.bundle.open", refuse, raising=False)
+    start_fails(make_app, bundle_copy, "cannot read", "copy.keras", "Permission denied")
+
+
 def test_corrupt_model_file(make_app, bundle_copy):
     bundle_copy.write_bytes(b"not a keras zip")
     edit_metadata(bundle_copy, sha256=None)
