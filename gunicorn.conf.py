@@ -27,9 +27,14 @@ threads = int(os.environ.get("THREADS", "2"))
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then so slow leaks can never pile up.
-max_requests = 5000
-max_requests_jitter = 500
+# Recycle workers now and then so slow leaks can never pile up (none is measured:
+# bench/soak.py finds memory flat). Rarely, and far apart: the workers share the
+# traffic evenly, so with thresholds close together they would retire together
+# and nothing would answer while both replacements load their models. Each
+# worker's threshold is drawn from 20,000-40,000 requests, which makes retiring
+# within a load time of each other unlikely (a few percent of recycles).
+max_requests = 20000
+max_requests_jitter = 20000
 preload_app = False
 # No admin socket in the home folder: several instances (tests, benchmarks)
 # must be able to run side by side.
