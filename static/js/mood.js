@@ -9,8 +9,9 @@
 //                     has led it by `labelMargin` for `labelHoldMs`: a face that sits
 //                     between two expressions keeps one name instead of flickering
 //   3. stableMood     the label, adopted only once it has held for `holdMs`
-//                     with the face in view (the playlist changes only for a
-//                     lasting mood, and never while nobody is looking)
+//                     with the face in view and frames arriving (the playlist
+//                     changes only for a lasting mood, and never while nobody
+//                     is looking or the page is not reading the camera)
 
 export const EMOTIONS = Object.freeze(["angry", "happy", "neutral", "sad"]);
 
@@ -66,6 +67,12 @@ export class MoodSmoother {
     const frame = this._vector(probabilities);
     let display;
     if (frame) {
+      // No frame at all for noFaceMs (tab hidden, error back-off): nothing says the face was
+      // there, so start afresh as the no-face path would have; the hold counts only time
+      // with frames arriving. (A gap begun by a no-face frame is skipped by _resumeClocks.)
+      if (this._average !== null && this._awaySince === null && nowMs - this._lastFaceAt >= this.noFaceMs) {
+        this.reset();
+      }
       this._resumeClocks(nowMs);
       this._average = this._average === null
         ? frame

@@ -141,6 +141,21 @@ describe("MoodSmoother: no face", () => {
     assert.deepEqual(back.map((reading) => reading.moodChanged), [false, true, false]);
     assert.equal(smoother.stableMood, "sad");
   });
+
+  it("does not count a gap without any frames as holding (hidden tab, error back-off)", () => {
+    const smoother = new MoodSmoother(); // holdMs 3000, noFaceMs 1000
+    smoother.adoptMood("happy");
+    smoother.update(SAD, 0);
+    smoother.update(SAD, 200);
+    // No update at all for 8 s (the loop was paused), then the face again.
+    const back = smoother.update(SAD, 8200);
+    assert.equal(back.moodChanged, false, "seen for 200 ms, not 8 s");
+    assert.equal(back.stableMood, "happy");
+    assert.equal(back.pendingMood, "sad");
+    assert.equal(back.holdProgress, 0, "the hold starts afresh with the face");
+    const later = feed(smoother, Array(16).fill(SAD), { startMs: 8400 }); // 8400 … 11400 ms
+    assert.equal(later.findIndex((reading) => reading.moodChanged), 14, "3000 ms after 8200");
+  });
 });
 
 describe("MoodSmoother: stable mood", () => {
