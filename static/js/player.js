@@ -1,13 +1,27 @@
 // The player on the page: renders PlayQueue's state and plays its current
 // track in <audio>, an embedded YouTube/Spotify player, or as an "Open ↗" link.
 // What plays next is decided by queue.js; this file only carries it out.
+//
+// A YouTube embed reports its state by postMessage (YouTube's iframe protocol, no
+// YouTube script loaded): "listening" is posted to the frame once it loads, and the
+// frame answers with its player state. Ended plays the next track, as <audio>'s
+// "ended" does; paused and playing set the page's state. Spotify's embed reports
+// nothing: it counts as playing until the user presses Pause.
 
 import { PlayQueue } from "./queue.js";
-import { playbackFor } from "./tracks.js";
+import { YOUTUBE_EMBED_ORIGIN, playbackFor } from "./tracks.js";
 import { emotionName } from "./view.js";
 
 const MODE_NAMES = { match: "matches your mood", lift: "lifts your mood" };
 const KIND_NAMES = { audio: "Audio", youtube: "YouTube", spotify: "Spotify", link: "Link", none: "" };
+
+// YouTube's player states (its iframe API's PlayerState); -1 unstarted, 3 buffering and 5 cued change nothing here.
+const YT_ENDED = 0;
+const YT_PLAYING = 1;
+const YT_PAUSED = 2;
+// The embed ignores "listening" until its own script is ready, so it is repeated until the frame answers.
+const LISTEN_EVERY_MS = 250;
+const LISTEN_TRIES = 40;
 
 export class Player {
   constructor({ queue = new PlayQueue() } = {}) {
@@ -34,6 +48,8 @@ export class Player {
     this._renderedNowPlaying = undefined; // what the now-playing line was built to say
     this._audioTrack = null; // the track whose file is in <audio>
     this._embedTrack = null; // the track whose player is in the iframe
+    this._embed = null; // that iframe: {frame, kind, id, state, failed, heard, tries, timer}
+    this._embedCount = 0;
     this._seeking = false;
     this._bind();
     this.render();
@@ -75,8 +91,15 @@ export class Player {
       if (this._audioTrack === track && !this.el.audio.paused) this.el.audio.pause();
       else this._play(track, { userAction: true });
     } else if (playback.kind === "youtube" || playback.kind === "spotify") {
-      if (this._embedTrack === track) this._stopEmbed();
-      else this._play(track, { userAction: true });
+      const embed = this._embedTrack === track ? this._embed : null;
+      if (!embed) this._play(track, { userAction: true });
+      else if (queue.playing) this._stopEmbed();
+      else if (embed.state === YT_PAUSED && !embed.failed) {
+        this._postToEmbed(embed, { event: "command", func: "playVideo", args: [] }); // it reports playing
+      } else {
+        this._stopEmbed(); // it failed: try it afresh
+        this._play(track, { userAction: true });
+      }
     } else {
       this._play(track, { userAction: true });
     }
@@ -110,7 +133,7 @@ export class Player {
   // ---- playing ------------------------------------------------------------
 
   _play(track, { userAction, auto = false }) {
-    const playback = playbackFor(track);
+    const playback = playbackFor(track, { pageOrigin: globalThis.window?.location?.origin });
     this._showMessage("");
     if (playback.kind !== "audio" && !this.el.audio.paused) this.el.audio.pause();
     if (playback.kind !== "youtube" && playback.kind !== "spotify") this._stopEmbed();
@@ -133,7 +156,7 @@ export class Player {
       }
     } else if (playback.kind === "youtube" || playback.kind === "spotify") {
       this._mountEmbed(track, playback);
-      this._setPlaying(true); // an embedded player can't tell us when it stops
+      this._setPlaying(true); // until a YouTube embed reports otherwise (Spotify's never does)
     } else if (playback.kind === "link") {
       this._setPlaying(false);
       if (userAction && !auto) window.open(playback.href, "_blank", "noopener,noreferrer");
@@ -145,7 +168,7 @@ export class Player {
   }
 
   _mountEmbed(track, playback) {
-    if (this._embedTrack === track) return;
+    if (this._embedTrack === track && this._embed.state !== YT_ENDED) return; // an ended one starts again
     this._stopEmbed();
     const frame = document.createElement("iframe");
     frame.src = playback.embedUrl;
@@ -153,17 +176,72 @@ export class Player {
     frame.allow = "autoplay; encrypted-media; picture-in-picture; fullscreen";
     frame.referrerPolicy = "strict-origin-when-cross-origin"; // YouTube refuses embeds without a referrer
     frame.className = `embed embed-${playback.kind}${playback.embedUrl.includes("/embed/track/") ? " embed-compact" : ""}`;
+    this._embedCount += 1;
+    const embed = {
+      frame, kind: playback.kind, id: this._embedCount, state: null, failed: false, heard: false, tries: 0, timer: null,
+    };
+    if (playback.kind === "youtube") frame.addEventListener("load", () => this._listenTo(embed));
     this.el.embed.replaceChildren(frame);
     this.el.embed.hidden = false;
     this._embedTrack = track;
+    this._embed = embed;
   }
 
   _stopEmbed() {
     if (!this._embedTrack) return;
+    clearInterval(this._embed.timer);
     this.el.embed.replaceChildren();
     this.el.embed.hidden = true;
     this._embedTrack = null;
+    this._embed = null;
     if (this.el.audio.paused) this._setPlaying(false);
+  }
+
+  /** The YouTube frame (re)loaded: ask it for its state until it answers. */
+  _listenTo(embed) {
+    clearInterval(embed.timer);
+    embed.heard = false;
+    embed.tries = 0;
+    const listen = () => {
+      if (embed.heard || this._embed !== embed || embed.tries >= LISTEN_TRIES) {
+        clearInterval(embed.timer);
+        return;
+      }
+      embed.tries += 1;
+      this._postToEmbed(embed, { event: "listening", id: embed.id, channel: "widget" });
+    };
+    listen();
+    embed.timer = setInterval(listen, LISTEN_EVERY_MS);
+  }
+
+  _postToEmbed(embed, message) {
+    const target = embed.frame.contentWindow;
+    // Only to YouTube's origin: if the frame is anything else by now, the browser drops it.
+    if (target) target.postMessage(JSON.stringify(message), YOUTUBE_EMBED_ORIGIN);
+  }
+
+  /** A window message: acted on only if it is the current YouTube frame's, from YouTube's origin. */
+  _onEmbedMessage(event) {
+    const embed = this._embed;
+    if (!embed || embed.kind !== "youtube" || event.origin !== YOUTUBE_EMBED_ORIGIN) return;
+    if (!embed.frame.contentWindow || event.source !== embed.frame.contentWindow) return;
+    const data = parseMessage(event.data);
+    if (!data) return;
+    embed.heard = true;
+    if (data.event === "onError") {
+      embed.failed = true; // e.g. the owner does not allow embedding: nothing plays
+      this._showMessage(`YouTube can't play “${this._embedTrack.title}” here: use Open ↗.`);
+      this._setPlaying(false);
+      return;
+    }
+    const state = reportedState(data);
+    if (state === null || state === embed.state) return; // the state comes twice: onStateChange and infoDelivery
+    embed.state = state;
+    if (state === YT_ENDED) this.next({ auto: true });
+    else if (state === YT_PLAYING) {
+      embed.failed = false;
+      this._setPlaying(true);
+    } else if (state === YT_PAUSED) this._setPlaying(false); // paused in the frame: a mood change may now replace it
   }
 
   _setPlaying(playing) {
@@ -181,6 +259,7 @@ export class Player {
 
   _bind() {
     const { audio, playPause, next, prev, lock, list, seek } = this.el;
+    globalThis.window?.addEventListener("message", (event) => this._onEmbedMessage(event));
     playPause.addEventListener("click", () => this.togglePlay());
     next.addEventListener("click", () => this.next());
     prev.addEventListener("click", () => this.prev());
@@ -297,6 +376,27 @@ export class Player {
     else seek.removeAttribute("aria-valuetext");
     if (time) time.textContent = active ? `${at} / ${length}` : "";
   }
+}
+
+/** A message's data as an object, or null: YouTube posts JSON strings; anything else is not its. */
+function parseMessage(data) {
+  if (typeof data !== "string") return null;
+  try {
+    const value = JSON.parse(data);
+    return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The player state a YouTube message reports, or null. */
+function reportedState(data) {
+  const info = data.info;
+  if (data.event === "onStateChange") return Number.isInteger(info) ? info : null;
+  if (data.event === "infoDelivery" || data.event === "initialDelivery") {
+    return info && typeof info === "object" && Number.isInteger(info.playerState) ? info.playerState : null;
+  }
+  return null;
 }
 
 function trackRow(track, index) {

@@ -6,6 +6,9 @@
 //   link     any other web link: opened in a new tab ("Open ↗")
 //   none     nothing usable
 
+/** Where YouTube embeds come from (the page's CSP frame-src allows it); their messages carry this origin. */
+export const YOUTUBE_EMBED_ORIGIN = "https://www.youtube-nocookie.com";
+
 const YOUTUBE_HOSTS = new Set(["youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"]);
 const YOUTUBE_ID = /^[A-Za-z0-9_-]{11}$/;
 const SPOTIFY_PATH = /^\/(?:intl-[a-z]{2}(?:-[a-z]{2})?\/)?(track|playlist|album)\/([A-Za-z0-9]{22})\/?$/i;
@@ -52,18 +55,33 @@ export function spotifyEmbedUrl(value) {
 }
 
 /**
+ * The embed URL for YouTube video `id`: it autoplays and, with enablejsapi, reports its state
+ * to the page by postMessage (no YouTube script is loaded). `pageOrigin` (location.origin) is
+ * passed as origin=, as YouTube asks; left out when it is not an http(s) origin.
+ */
+export function youtubeEmbedUrl(id, pageOrigin = null) {
+  const url = new URL(`/embed/${encodeURIComponent(id)}`, YOUTUBE_EMBED_ORIGIN);
+  url.searchParams.set("autoplay", "1");
+  url.searchParams.set("enablejsapi", "1");
+  const origin = safeWebUrl(pageOrigin) && new URL(pageOrigin).origin;
+  if (origin) url.searchParams.set("origin", origin);
+  return url.href;
+}
+
+/**
  * @param {{url?: string|null, audio?: string|null}} track
+ * @param {{pageOrigin?: string|null}} [options]  the page's origin, for YouTube's embed URL
  * @returns {{kind: "audio", src: string, href: string|null}
  *         | {kind: "youtube"|"spotify", embedUrl: string, href: string}
  *         | {kind: "link", href: string} | {kind: "none"}}
  */
-export function playbackFor(track) {
+export function playbackFor(track, { pageOrigin = null } = {}) {
   const href = safeWebUrl(track?.url);
   const audio = safeAudioPath(track?.audio);
   if (audio) return { kind: "audio", src: audio, href };
   if (!href) return { kind: "none" };
   const video = youtubeId(href);
-  if (video) return { kind: "youtube", embedUrl: `https://www.youtube-nocookie.com/embed/${video}?autoplay=1`, href };
+  if (video) return { kind: "youtube", embedUrl: youtubeEmbedUrl(video, pageOrigin), href };
   const spotify = spotifyEmbedUrl(href);
   if (spotify) return { kind: "spotify", embedUrl: spotify, href };
   return { kind: "link", href };

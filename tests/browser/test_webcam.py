@@ -197,6 +197,83 @@ def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page
     assert errors == []
 
 
+# Stands in for YouTube's embed (served for https://www.youtube-nocookie.com/embed/...): it
+# answers the page's "listening" message as YouTube's player does, and the test makes it report
+# a state with report(n), as {"event":"onStateChange"} and {"event":"infoDelivery"} both.
+FAKE_YOUTUBE_EMBED = """<!doctype html><meta charset="utf-8"><title>fake embed</title>
+<script>
+window.heard = [];
+window.addEventListener("message", (event) => {
+  window.heard.push({ data: event.data, origin: event.origin });
+  let message;
+  try { message = JSON.parse(event.data); } catch { return; }
+  if (message.event !== "listening" || window.report) return;
+  const send = (data) => parent.postMessage(JSON.stringify({ ...data, id: message.id, channel: "widget" }), "*");
+  window.report = (state) => {
+    send({ event: "onStateChange", info: state });
+    send({ event: "infoDelivery", info: { playerState: state, currentTime: 1 } });
+  };
+  send({ event: "onReady" });
+  window.report(1);
+});
+</script>"""
+
+
+def test_mood_change_waits_for_the_youtube_video_to_end(camera_page, server, artifacts):
+    """A YouTube embed (faked: no network) reports its end by postMessage; the queued mood's
+    playlist then takes over. A message from another window changes nothing."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    page, errors = camera_page
+    answers = {emotion: json.dumps(fake_prediction(server, emotion)) for emotion in ("sad", "happy")}
+    mood = {"now": "sad"}
+    page.route("**/api/predict", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=answers[mood["now"]]))
+    embeds = []
+
+    def youtube(route):
+        if urlsplit(route.request.url).path.startswith("/embed/"):
+            embeds.append(route.request.url)
+            route.fulfill(status=200, content_type="text/html", body=FAKE_YOUTUBE_EMBED)
+        else:
+            route.abort()
+
+    page.route("https://www.youtube-nocookie.com/**", youtube)
+    start_camera(page, server)
+    page.wait_for_selector("body[data-playlist-mood=sad]", timeout=15_000)
+    page.click("#playlist li[data-kind=youtube] .track-play")
+    page.wait_for_selector("#player-embed iframe.embed-youtube", timeout=5_000)
+    deadline = time.monotonic() + 10
+    while not (embed := next((frame for frame in page.frames if frame.url.startswith(
+            "https://www.youtube-nocookie.com/embed/")), None)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert embed, f"no YouTube frame among {[frame.url for frame in page.frames]}"
+    embed.wait_for_function("() => typeof window.report === 'function'", timeout=10_000)
+    query = parse_qs(urlsplit(embeds[0]).query)
+    assert query["enablejsapi"] == ["1"] and query["origin"] == [server]
+    listening = json.loads(embed.evaluate("() => window.heard[0].data"))
+    assert listening["event"] == "listening"
+    assert embed.evaluate("() => window.heard[0].origin") == server
+    page.wait_for_selector("body[data-playing=true]")
+
+    mood["now"] = "happy"
+    page.wait_for_function(
+        "() => { const el = document.querySelector('#up-next');"
+        " return !el.hidden && /happy/i.test(el.innerText); }", timeout=15_000)
+    # The same message from the page's own window, not the embed's: ignored.
+    page.evaluate("() => window.postMessage(JSON.stringify({event: 'onStateChange', info: 0}), '*')")
+    time.sleep(0.5)
+    assert page.get_attribute("body", "data-playlist-mood") == "sad"
+    page.screenshot(path=str(artifacts / "queued-video.png"), full_page=True)
+
+    embed.evaluate("() => window.report(0)")  # the video ended
+    page.wait_for_selector("body[data-playlist-mood=happy]", timeout=5_000)
+    assert page.is_hidden("#up-next")
+    assert "happy" in page.inner_text("#mood-history").lower()
+    assert errors == []
+
+
 def test_absent_camera_explains_and_keeps_the_upload(playwright_instance, chromium_path, server,
                                                      artifacts):
     browser = launch(playwright_instance, chromium_path)  # no fake device: no camera at all

@@ -1,6 +1,7 @@
 // Just enough of the DOM for player.js to run under Node (no browser, no jsdom):
-// elements with children, attributes, classes, dataset and events, and an
-// <audio> whose play()/pause() fire events the way a browser's do.
+// elements with children, attributes, classes, dataset and events, an <audio>
+// whose play()/pause() fire events the way a browser's do, and a window and
+// <iframe> windows that record postMessage and deliver "message" events.
 
 class FakeClassList {
   constructor() {
@@ -126,12 +127,50 @@ export class FakeAudio extends FakeElement {
   }
 }
 
+/** A window that records what is posted to it (an iframe's contentWindow, or another window). */
+export class FakeWindow {
+  constructor(origin = "null") {
+    this.location = { origin };
+    this.posted = []; // [{message, targetOrigin}]
+    this.listeners = {};
+  }
+
+  postMessage(message, targetOrigin) {
+    this.posted.push({ message, targetOrigin });
+  }
+
+  addEventListener(type, listener) {
+    (this.listeners[type] ||= []).push(listener);
+  }
+
+  /** A "message" event as the browser delivers it: data, the sender's origin and its window. */
+  receive({ data, origin, source }) {
+    for (const listener of this.listeners.message || []) listener({ type: "message", data, origin, source });
+  }
+}
+
+export class FakeIframe extends FakeElement {
+  constructor() {
+    super("iframe");
+    this.contentWindow = new FakeWindow();
+  }
+}
+
+/** Installs `globalThis.window`, the page's window at `origin`, and returns it. */
+export function installFakeWindow(origin = "http://localhost:8000") {
+  const window = new FakeWindow(origin);
+  globalThis.window = window;
+  return window;
+}
+
+const ELEMENTS = { audio: FakeAudio, iframe: FakeIframe };
+
 /** Installs `globalThis.document`; getElementById makes each element on first use. */
 export function installFakeDocument() {
   const elements = new Map();
   const document = {
     body: new FakeElement("body"),
-    createElement: (tagName) => (tagName === "audio" ? new FakeAudio() : new FakeElement(tagName)),
+    createElement: (tagName) => new (ELEMENTS[tagName] || FakeElement)(tagName),
     getElementById(id) {
       if (!elements.has(id)) elements.set(id, document.createElement(id === "player-audio" ? "audio" : "div"));
       return elements.get(id);

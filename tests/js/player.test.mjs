@@ -1,19 +1,24 @@
 import assert from "node:assert/strict";
-import { beforeEach, describe, it } from "node:test";
+import { afterEach, beforeEach, describe, it, mock } from "node:test";
 
-import { installFakeDocument } from "./fakedom.mjs";
-import { playlist } from "./fixtures.mjs";
+import { FakeWindow, installFakeDocument, installFakeWindow } from "./fakedom.mjs";
+import { playlist, youtubePlaylist } from "./fixtures.mjs";
 import { Player } from "../../static/js/player.js";
 
 const HAPPY = playlist("happy");
 const SAD = playlist("sad");
+const HAPPY_VIDEOS = youtubePlaylist("happy");
+const SAD_VIDEOS = youtubePlaylist("sad");
+const YOUTUBE = "https://www.youtube-nocookie.com";
 
 let document;
+let window;
 let player;
 const $ = (id) => document.getElementById(id);
 
 beforeEach(() => {
   document = installFakeDocument();
+  window = installFakeWindow("http://localhost:8000");
   $("lock-mood").textContent = "Lock mood"; // as in the template
   player = new Player();
 });
@@ -75,5 +80,137 @@ describe("Player: accessibility", () => {
     assert.equal(seek.getAttribute("aria-valuetext"), "1:02 of 3:20");
     assert.equal($("track-time").textContent, "1:02 / 3:20");
     assert.equal(seek.value, "312");
+  });
+});
+
+describe("Player: a YouTube embed reports its state", () => {
+  beforeEach(() => mock.timers.enable({ apis: ["setInterval"] }));
+  afterEach(() => mock.timers.reset());
+
+  /** The iframe on the page now. */
+  const frame = () => $("player-embed").childNodes[0] || null;
+  /** The frame posts `message` (an object, sent as JSON like YouTube's) to the page. */
+  const report = (message, { from = frame(), origin = YOUTUBE } = {}) =>
+    window.receive({ data: typeof message === "string" ? message : JSON.stringify(message), origin, source: from.contentWindow });
+  const state = (playerState) => ({ event: "infoDelivery", info: { playerState, currentTime: 12.5 } });
+  const posted = (iframe) => iframe.contentWindow.posted.map(({ message, targetOrigin }) => [JSON.parse(message), targetOrigin]);
+
+  /** A playing happy video with a sad playlist queued behind it. */
+  function playingWithSadQueued() {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    frame().dispatch("load");
+    report(state(1));
+    assert.equal(player.offerMood("sad", "match", SAD_VIDEOS), "queued");
+  }
+
+  it("embeds with enablejsapi and the page's origin, and asks the frame for its state once it loads", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    const iframe = frame();
+    assert.equal(iframe.src,
+      `${YOUTUBE}/embed/happy_____1?autoplay=1&enablejsapi=1&origin=http%3A%2F%2Flocalhost%3A8000`);
+    assert.deepEqual(posted(iframe), [], "nothing before it loads");
+    iframe.dispatch("load");
+    assert.deepEqual(posted(iframe), [[{ event: "listening", id: 1, channel: "widget" }, YOUTUBE]]);
+    mock.timers.tick(250);
+    assert.equal(posted(iframe).length, 2, "asked again until it answers");
+    report({ event: "onReady", info: null });
+    mock.timers.tick(5000);
+    assert.equal(posted(iframe).length, 2, "not after it answered");
+  });
+
+  it("plays the next track when the video ends, so a queued mood change takes over", () => {
+    playingWithSadQueued();
+    const ended = frame();
+    // YouTube reports the end twice: as a state change and in its info delivery.
+    report({ event: "onStateChange", info: 0 });
+    report(state(0), { from: ended });
+    assert.equal(player.queue.list.mood, "sad");
+    assert.equal(player.queue.current.title, "sad video 1", "advanced once, not twice");
+    assert.equal(player.queue.upNext, null);
+    assert.notEqual(frame(), ended);
+    assert.match(frame().src, /\/embed\/sad_______1\?/);
+    assert.equal(player.queue.playing, true);
+    assert.equal(document.body.dataset.playlistMood, "sad");
+  });
+
+  it("moves along the list when a video ends with nothing queued, and replays a one-video list", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    report(state(0));
+    assert.equal(player.queue.current.title, "happy video 2");
+    assert.match(frame().src, /\/embed\/happy_____2\?/);
+
+    player.offerMood("sad", "match", youtubePlaylist("sad", 1));
+    player.next();
+    const only = frame();
+    report(state(1));
+    report(state(0));
+    assert.equal(player.queue.current.title, "sad video 1");
+    assert.notEqual(frame(), only, "a new player: the ended one starts again");
+  });
+
+  it("counts a video paused in the frame as paused: the next mood change replaces the list at once", () => {
+    playingWithSadQueued();
+    player.offerMood("happy", "match", HAPPY_VIDEOS); // the mood came back: nothing queued
+    report(state(2));
+    assert.equal(player.queue.playing, false);
+    assert.equal($("play-pause").textContent, "Play");
+    assert.equal($("now-playing").dataset.state, "paused");
+    assert.equal(player.offerMood("sad", "match", SAD_VIDEOS), "replaced");
+    assert.equal(frame(), null, "the paused video is gone");
+  });
+
+  it("resumes a video paused in the frame when Play is pressed", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    const iframe = frame();
+    iframe.dispatch("load");
+    report(state(2));
+    player.togglePlay();
+    assert.equal(frame(), iframe, "the same player, not a restart");
+    assert.deepEqual(posted(iframe).at(-1), [{ event: "command", func: "playVideo", args: [] }, YOUTUBE]);
+    report(state(1));
+    assert.equal(player.queue.playing, true);
+    player.togglePlay(); // Pause, as before: the player goes
+    assert.equal(frame(), null);
+    assert.equal(player.queue.playing, false);
+  });
+
+  it("stops counting a video YouTube can't play as playing", () => {
+    playingWithSadQueued();
+    report({ event: "onError", info: 150 });
+    assert.equal(player.queue.playing, false);
+    assert.match($("player-message").textContent, /YouTube can't play “happy video 1”/);
+  });
+
+  it("ignores messages from another origin or window, from an earlier player, and anything not YouTube's JSON", () => {
+    playingWithSadQueued();
+    const before = frame();
+    const ended = JSON.stringify(state(0));
+    report(ended, { origin: "https://www.youtube.com" });
+    report(ended, { origin: "https://evil.example" });
+    report(ended, { origin: "http://localhost:8000" });
+    window.receive({ data: ended, origin: YOUTUBE, source: new FakeWindow(YOUTUBE) }); // another frame
+    window.receive({ data: ended, origin: YOUTUBE, source: window });
+    window.receive({ data: ended, origin: YOUTUBE, source: null });
+    for (const data of ["{not json", "", "null", "0", "[0]", '"ended"', '{"event":"onStateChange","info":"0"}',
+      '{"event":"infoDelivery","info":null}', '{"event":"infoDelivery","info":{"playerState":"0"}}',
+      '{"event":"infoDelivery"}', '{"info":{"playerState":0}}']) {
+      report(data);
+    }
+    window.receive({ data: state(0), origin: YOUTUBE, source: before.contentWindow }); // an object, not JSON text
+    assert.equal(frame(), before);
+    assert.equal(player.queue.list.mood, "happy");
+    assert.equal(player.queue.current.title, "happy video 1");
+    assert.equal(player.queue.upNext.mood, "sad");
+    assert.equal(player.queue.playing, true);
+
+    player.playIndex(1); // a new player; the old frame's late report is not about it
+    report(state(0), { from: before });
+    report(state(2), { from: before });
+    assert.equal(player.queue.current.title, "happy video 2");
+    assert.equal(player.queue.playing, true);
   });
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { playbackFor, safeAudioPath, safeWebUrl, spotifyEmbedUrl, youtubeId } from "../../static/js/tracks.js";
+import {
+  YOUTUBE_EMBED_ORIGIN, playbackFor, safeAudioPath, safeWebUrl, spotifyEmbedUrl, youtubeId,
+} from "../../static/js/tracks.js";
 
 describe("tracks: links", () => {
   it("accepts only absolute http(s) links", () => {
@@ -45,10 +47,22 @@ describe("tracks: playbackFor", () => {
       { kind: "audio", src: "/music/happy/a.mp3", href: "https://youtu.be/dQw4w9WgXcQ" });
   });
 
-  it("embeds YouTube watch links from youtube-nocookie.com with autoplay", () => {
-    const playback = playbackFor({ url: "https://www.youtube.com/watch?v=dQw4w9WgXcQ", audio: null });
+  it("embeds YouTube watch links from youtube-nocookie.com with autoplay and its postMessage API", () => {
+    const track = { url: "https://www.youtube.com/watch?v=dQw4w9WgXcQ", audio: null };
+    const playback = playbackFor(track, { pageOrigin: "http://localhost:8000" });
     assert.equal(playback.kind, "youtube");
-    assert.equal(playback.embedUrl, "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1");
+    assert.equal(YOUTUBE_EMBED_ORIGIN, "https://www.youtube-nocookie.com");
+    assert.equal(playback.embedUrl,
+      "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1&enablejsapi=1&origin=http%3A%2F%2Flocalhost%3A8000");
+    assert.equal(new URL(playback.embedUrl).searchParams.get("origin"), "http://localhost:8000");
+  });
+
+  it("leaves origin= out of the embed URL when the page has no web origin", () => {
+    const track = { url: "https://youtu.be/dQw4w9WgXcQ", audio: null };
+    for (const pageOrigin of [undefined, null, "null", "file://", "javascript:x"]) {
+      assert.equal(playbackFor(track, { pageOrigin }).embedUrl,
+        "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1&enablejsapi=1", String(pageOrigin));
+    }
   });
 
   it("embeds Spotify", () => {
