@@ -18,6 +18,9 @@ TRAIN_HINT = (
     "Train one with: python -m training.train --data ../shared/data/fer4 "
     "--weights ../shared/weights/vgg16_imagenet_notop.weights.h5 --out models/NAME.keras"
 )
+# The sides, in pixels, of the input a bundle may declare (training.train checks its options
+# against the same range before a run, not after it).
+INPUT_SIDES = range(8, 1025)
 
 
 class BundleError(Exception):
@@ -77,7 +80,8 @@ def check_metadata(metadata, source="metadata"):
     if not (
         isinstance(size, list)
         and len(size) == 2
-        and all(isinstance(n, int) and not isinstance(n, bool) and 8 <= n <= 1024 for n in size)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n in INPUT_SIDES
+                for n in size)
     ):
         raise BundleError(f"{source}: input_size must be [height, width] in pixels, got {size!r}")
     if metadata.get("channels") not in (1, 3):
@@ -92,6 +96,8 @@ def write_bundle(model, metadata, model_path):
     together, so a crash between the two renames is caught at start-up.
     """
     model_path = Path(model_path)
+    if model_path.suffix != ".keras":  # Keras would save another format, one the app refuses
+        raise BundleError(f"{model_path}: a model bundle is a .keras file")
     model_path.parent.mkdir(parents=True, exist_ok=True)
     check_metadata(metadata)
     tmp_model = _temp_name(model_path)

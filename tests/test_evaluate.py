@@ -128,3 +128,40 @@ def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path)
                        for face in faces]).astype(int)
     assert np.abs(evaluated - server).max() <= 1
     assert np.mean(evaluated != server) < 0.02
+
+
+def write_faces(root):
+    for index, label in enumerate(LABELS):
+        (root / label).mkdir(parents=True)
+        (root / label / "face.png").write_bytes(encode(np.full((48, 48), 40 * index, np.uint8),
+                                                       "PNG"))
+    return root
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_report_folder_that_cannot_be_made_stops_before_evaluating(tmp_path, tiny_bundle,
+                                                                      capsys, where):
+    from training.evaluate import main
+
+    taken = tmp_path / "report"
+    taken.write_text("not a folder")
+    report = taken if where == "a file" else taken / "sub"
+    with pytest.raises(SystemExit, match=r"^error: --report: .*report"):
+        main(["--data", str(write_faces(tmp_path / "faces")), "--model", str(tiny_bundle),
+              "--json", "--report", str(report)])
+    assert "classified" not in capsys.readouterr().err  # nothing evaluated for nothing
+
+
+def test_the_result_is_printed_before_the_report_files_are_written(tmp_path, tiny_bundle,
+                                                                   capsys, monkeypatch):
+    """A report that fails to write (a full disk) must not lose the evaluation."""
+    from training import evaluate as evaluate_module
+
+    def disk_full(report, out_path):
+        raise OSError(28, "No space left on device", str(out_path))
+
+    monkeypatch.setattr(evaluate_module, "plot_confusion", disk_full)
+    with pytest.raises(SystemExit, match=r"^error: --report: .*No space left on device"):
+        evaluate_module.main(["--data", str(write_faces(tmp_path / "faces")), "--model",
+                              str(tiny_bundle), "--json", "--report", str(tmp_path / "report")])
+    assert json.loads(capsys.readouterr().out)["n"] == 4

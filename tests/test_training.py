@@ -364,6 +364,82 @@ def test_patience_zero_trains_every_epoch_and_keeps_the_last(tmp_path, patience,
     assert all(cb.patience == 4 and cb.restore_best_weights for cb in stoppers)
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--img-size", "4", "--img-size must be between 8 and 1024"),
+    ("--img-size", "2000", "--img-size must be between 8 and 1024"),
+    ("--net-size", "16", "--net-size must be at least 32"),
+    ("--patience", "-1", "--patience must be ≥ 0"),
+    ("--batch-size", "0", "--batch-size must be ≥ 1"),
+    ("--stop-after", "0", "--stop-after must be ≥ 1"),
+    ("--dropout", "1", "--dropout must be ≥ 0 and < 1"),
+    ("--dropout", "-0.1", "--dropout must be ≥ 0 and < 1"),
+    ("--label-smoothing", "1", "--label-smoothing must be ≥ 0 and < 1"),
+    ("--lr", "0", "--lr and --head-lr must be > 0"),
+    ("--head-lr", "-0.001", "--lr and --head-lr must be > 0"),
+    ("--lr", "nan", "--lr and --head-lr must be > 0"),
+    ("--epochs", "0", "--epochs must be ≥ 1"),
+    ("--erase", "1.5", "--erase must be between 0 and 1"),
+    ("--mixup", "-1", "--mixup must be between 0 and 1"),
+    ("--val-fraction", "0.5", "--val-fraction must be between 0 and 0.5"),
+])
+def test_options_out_of_range_are_refused_before_any_work(tmp_path, capsys, option, value,
+                                                          message):
+    """Otherwise a whole run trains and then fails in write_bundle, Keras fails with a traceback,
+    or (--patience -1) early stopping ends the run after one epoch."""
+    from training.train import parse_args
+
+    with pytest.raises(SystemExit) as failure:
+        parse_args(["--data", str(tmp_path), option, value])
+    assert failure.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_init_from_a_bundle_too_small_for_vgg16_is_refused(tmp_path, capsys):
+    """A 16-px bundle that records no VGG16 size: continuing at its sizes would give VGG16 a
+    16-px input, which Keras refuses with a traceback."""
+    from tests.bundles import make_tiny_bundle
+    from training.train import parse_args
+
+    bundle = make_tiny_bundle(tmp_path / "small.keras", input_size=(16, 16))
+    with pytest.raises(SystemExit) as failure:
+        parse_args(["--data", str(tmp_path), "--init-from", str(bundle)])
+    assert failure.value.code == 2
+    err = capsys.readouterr().err
+    assert "--net-size must be at least 32" in err and "got 16 (the --init-from bundle's" in err
+    args = parse_args(["--data", str(tmp_path), "--init-from", str(bundle), "--net-size", "32"])
+    assert (args.img_size, args.net_size) == (16, 32)
+
+
+def test_a_split_that_holds_out_no_image_stops_before_training(tmp_path):
+    """24 images × 0.02 rounds down to none held out: Keras would then say it found no training
+    images. The error says so, and what --val-fraction would hold one out."""
+    write_faces(tmp_path / "train")
+    result = run("training.train", "--data", str(tmp_path), *SMALL, "--val-fraction", "0.02",
+                 "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode != 0
+    assert ("error: 24 images: --val-fraction 0.02 holds out none of them for validation; "
+            "--val-fraction 0.042 would hold out one") in result.stderr
+    assert "Traceback" not in result.stderr and "phase" not in result.stdout
+
+
+def test_a_run_that_stopped_before_its_first_epoch_can_start_again(tmp_path):
+    """A run refused on its data or options after recording them left only options.json: a
+    fresh run in the same folder, with other options, starts instead of being refused as an
+    earlier run (whose --resume would be refused for the options that changed)."""
+    from training.train import parse_args, prepare_run_dir
+
+    def fresh_run(*options):
+        prepare_run_dir(parse_args(["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"),
+                                    *options]))
+
+    fresh_run("--val-fraction", "0.01")  # then stopped on its data
+    fresh_run("--val-fraction", "0.2")
+    assert json.loads((tmp_path / "run" / "options.json").read_text())["val_fraction"] == 0.2
+    (tmp_path / "run" / "history.csv").write_text("epoch\n0\n")  # an epoch done: a real run
+    with pytest.raises(SystemExit, match="holds an earlier run"):
+        fresh_run("--val-fraction", "0.2")
+
+
 def test_run_clock_adds_the_time_of_earlier_sessions(tmp_path):
     from training.train import RunClock
 
@@ -419,7 +495,7 @@ def test_training_can_start_from_a_trained_bundle(trained, tmp_path):
     initialisation, so a fresh start would not)."""
     import keras
 
-    from training.train import plain_model
+    from training.train import networks_in
 
     out = tmp_path / "continued.keras"
     result = run("training.train", "--data", str(trained["data"]), *SMALL, "--epochs", "1",
@@ -429,8 +505,7 @@ def test_training_can_start_from_a_trained_bundle(trained, tmp_path):
     assert "phase 1" not in result.stdout  # the bundle's head is already trained
     assert json.loads(out.with_suffix(".json").read_text())["training"]["init_from"] == str(
         trained["out"])
-    source = plain_model(keras.saving.load_model(trained["out"], compile=False),
-                         read_metadata(trained["out"]))
+    [source] = networks_in(keras.saving.load_model(trained["out"], compile=False))
     continued = keras.saving.load_model(out, compile=False)
     for before, after in zip(source.get_weights(), continued.get_weights()):
         np.testing.assert_allclose(np.float32(after), np.float32(before), rtol=1e-6, atol=1e-9)
@@ -534,7 +609,7 @@ def ensembled(trained, tmp_path_factory):
 def test_ensemble_of_trained_bundles(trained, ensembled, make_app):
     import keras
 
-    from training.train import plain_model
+    from training.train import networks_in
 
     out, result = ensembled
     assert result.returncode == 0, result.stderr[-2000:]
@@ -546,8 +621,7 @@ def test_ensemble_of_trained_bundles(trained, ensembled, make_app):
         member["validation_accuracy"] for member in training["members"])
     assert ("does not beat the best bundle" in result.stdout) is not beats_member
     bias = np.array([training["class_bias"][label] for label in LABELS])
-    source = plain_model(keras.saving.load_model(trained["out"], compile=False),
-                         read_metadata(trained["out"]))
+    [source] = networks_in(keras.saving.load_model(trained["out"], compile=False))
     ensemble = keras.saving.load_model(out, compile=False)
     np.testing.assert_allclose(nested_layer(ensemble, "member_0").get_layer("emotion").bias.numpy(),
                                source.get_layer("emotion").bias.numpy() + bias, atol=1e-5)

@@ -18,12 +18,15 @@ that split too, and kept only if they raise macro-F1 on held-out halves of it.
 
 Given a single bundle, it re-decides that model's test-time views and class
 biases without averaging anything (kept, again, only if that beats the bundle).
+A bundle that is itself an ensemble adds each of its networks, each recorded as
+a member of the result.
 """
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from app.quiet_tensorflow import load_tensorflow
 
@@ -39,15 +42,17 @@ from training.class_bias import cross_fitted_gain, fit_class_bias
 from training.dataset import DataError, scan_folder
 from training.train import (
     bundle_metadata,
+    check_bundle_and_split_options,
+    check_split,
     choose_serving_model,
     inference_copy,
     log,
-    plain_model,
+    networks_in,
     split_folder,
     train_folder,
     validation_report,
 )
-from training.views import VIEW_CHOICES, bundle_views, view, with_test_views
+from training.views import VIEW_CHOICES, view
 
 
 def parse_args(argv=None):
@@ -69,25 +74,60 @@ def parse_args(argv=None):
     parser.add_argument("--force", action="store_true",
                         help="write the result even if it does not beat the best bundle given")
     args = parser.parse_args(argv)
+    check_bundle_and_split_options(parser, args)
     return args
 
 
-def load_members(paths):
-    members = []
-    for path in paths:
-        metadata = read_metadata(path)
-        model = keras.saving.load_model(path, compile=False)
-        members.append((plain_model(model, metadata), metadata))
-    shapes = {(tuple(m["input_size"]), m["channels"]) for _, m in members}
+class Bundle(NamedTuple):
+    """A bundle given: its model as shipped (test-time views and all), its metadata, and the
+    networks it averages with each one's training record."""
+
+    path: Path
+    model: keras.Model
+    metadata: dict
+    networks: list
+    records: list
+
+
+def load_bundles(paths):
+    bundles = [load_bundle(path) for path in paths]
+    shapes = {(tuple(b.metadata["input_size"]), b.metadata["channels"]) for b in bundles}
     if len(shapes) != 1:
         raise BundleError(f"members take different inputs: {sorted(shapes)}")
-    return members
+    return bundles
 
 
-def shared_net_size(metadatas):
-    """The VGG16 input size all members were trained at (None if they differ), so that an
+def load_bundle(path):
+    metadata = read_metadata(path)
+    model = keras.saving.load_model(path, compile=False)
+    networks = networks_in(model)
+    records = network_records(metadata.get("training", {}))
+    if len(records) != len(networks):
+        raise BundleError(f"{path}: its metadata describes {len(records)} network(s), its model "
+                          f"holds {len(networks)}")
+    return Bundle(path, model, metadata, networks, records)
+
+
+def network_records(training):
+    """The training record of each network a bundle's `training` metadata describes, in order:
+    its own, or its members' (theirs in turn if a member was itself an ensemble)."""
+    members = training.get("members")
+    if not members:
+        return [training]
+    return [record for member in members for record in network_records(member)]
+
+
+def member_records(bundles, accuracies):
+    """One `members` entry per network averaged: its training record, the bundle it came from and
+    that bundle's accuracy as shipped on this split."""
+    return [{**record, "file": bundle.path.as_posix(), "validation_accuracy": accuracy}
+            for bundle, accuracy in zip(bundles, accuracies) for record in bundle.records]
+
+
+def shared_net_size(records):
+    """The VGG16 input size all networks were trained at (None if they differ), so that an
     ensemble of one bundle stays a starting point for `training.train --init-from`."""
-    sizes = {meta.get("training", {}).get("net_size") for meta in metadatas}
+    sizes = {record.get("net_size") for record in records}
     return sizes.pop() if len(sizes) == 1 else None
 
 
@@ -132,11 +172,10 @@ def balance_classes(models, val_ds, views, mode, seed):
     return bias, gain
 
 
-def accuracy_as_shipped(members, paths, val_ds):
+def accuracy_as_shipped(bundles, val_ds):
     """Each bundle's accuracy on this validation split, read with its own test-time views."""
-    return [validation_report(with_test_views(model, bundle_views(meta)), val_ds,
-                              f"{path} as shipped")["accuracy"]
-            for (model, meta), path in zip(members, paths)]
+    return [validation_report(bundle.model, val_ds, f"{bundle.path} as shipped")["accuracy"]
+            for bundle in bundles]
 
 
 def validation_split(args, input_size):
@@ -149,17 +188,17 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
-        scan_folder(train_folder(args.data))
-        members = load_members(args.models)
+        check_split(scan_folder(train_folder(args.data)), args.val_fraction)
+        bundles = load_bundles(args.models)
     except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    input_size = members[0][1]["input_size"]
-    val_ds = validation_split(args, input_size)
-    member_accuracy = accuracy_as_shipped(members, args.models, val_ds)
-    ensemble = average_models([model for model, _ in members])
-    chosen, chosen_report, views = choose_serving_model(ensemble, val_ds, args.views)
-    bias, bias_gain = balance_classes([model for model, _ in members], val_ds, views,
-                                      args.class_bias, args.split_seed)
+    first = bundles[0].metadata
+    val_ds = validation_split(args, first["input_size"])
+    member_accuracy = accuracy_as_shipped(bundles, val_ds)
+    networks = [network for bundle in bundles for network in bundle.networks]
+    chosen, chosen_report, views = choose_serving_model(average_models(networks), val_ds,
+                                                        args.views)
+    bias, bias_gain = balance_classes(networks, val_ds, views, args.class_bias, args.split_seed)
     if bias is not None:
         chosen_report = validation_report(chosen, val_ds, "with class biases")
     best_member = max(member_accuracy)
@@ -170,16 +209,15 @@ def main(argv=None):
             raise SystemExit(f"error: {verdict}: nothing written; ship that bundle instead "
                              f"(or write the result anyway with --force)")
         log(f"note: {verdict}; writing it anyway (--force)")
-    metadata = bundle_metadata(input_size, members[0][1]["trained_on"], chosen_report, {
+    records = member_records(bundles, member_accuracy)
+    metadata = bundle_metadata(first["input_size"], first["trained_on"], chosen_report, {
         "command": "python -m training.ensemble " + " ".join(sys.argv[1:]),
         "test_views": list(views),
-        "net_size": shared_net_size([meta for _, meta in members]),
+        "net_size": shared_net_size(records),
         "class_bias": None if bias is None else dict(zip(LABELS, np.round(bias, 2).tolist())),
         "class_bias_heldout_macro_f1_gain": None if bias_gain is None else round(bias_gain, 4),
-        "members": [{"file": path.as_posix(), **meta.get("training", {}),
-                     "validation_accuracy": accuracy}  # as shipped, on this bundle's split
-                    for path, (_, meta), accuracy in zip(args.models, members, member_accuracy)],
-    }, channels=members[0][1]["channels"])
+        "members": records,
+    }, channels=first["channels"])
     write_bundle(inference_copy(chosen), metadata, args.out)
     log(f"wrote {args.out} ({time.time() - started:.0f} s)")
 

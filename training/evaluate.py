@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -161,15 +163,38 @@ def evaluate(args):
     return report
 
 
+@contextmanager
+def report_folder_errors():
+    try:
+        yield
+    except OSError as exc:
+        raise SystemExit(f"error: --report: {exc}") from None
+
+
+def prepare_report_folder(folder):
+    """Make --report's folder, and try a file in it, before the evaluation that would be lost."""
+    with report_folder_errors():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+
+
+def write_report(report, folder):
+    with report_folder_errors():
+        plot_confusion(report, folder / "confusion_matrix.png")
+        (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    progress(f"wrote {folder / 'confusion_matrix.png'} and report.json")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    report = evaluate(args)
     if args.report:
-        args.report.mkdir(parents=True, exist_ok=True)
-        plot_confusion(report, args.report / "confusion_matrix.png")
-        (args.report / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        progress(f"wrote {args.report / 'confusion_matrix.png'} and report.json")
-    print(json.dumps(report) if args.json else format_table(report))
+        prepare_report_folder(args.report)
+    report = evaluate(args)
+    # Before the report files: a folder that fails after all (a full disk) keeps the result.
+    print(json.dumps(report) if args.json else format_table(report), flush=True)
+    if args.report:
+        write_report(report, args.report)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from app.bundle import BundleError, read_metadata, write_bundle
+from app.bundle import INPUT_SIDES, BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
@@ -64,7 +64,7 @@ from training.resume import (
     run_options,
 )
 from training.sam import SharpnessAwareModel, plain_copy
-from training.views import VIEW_CHOICES, VIEW_SETS, bundle_views, with_test_views
+from training.views import VIEW_CHOICES, VIEW_SETS, with_test_views
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
 NOTEBOOK_ARGS = [
@@ -75,6 +75,7 @@ NOTEBOOK_ARGS = [
 
 # VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
 VGG16_BGR_MEAN = (103.939, 116.779, 123.68)
+VGG16_MIN_SIDE = 32  # Keras builds no VGG16 for a smaller input
 PRECISIONS = ("auto", "mixed_bfloat16", "float32")
 
 
@@ -150,26 +151,58 @@ def parse_args(argv=None):
                              "--resume (e.g. to fit Colab's time limits)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
+    check_bundle_and_split_options(parser, args)
+    check_training_options(parser, args)
+    args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
+    if args.init_from:
+        args.head_epochs = 0
+    resolve_sizes(parser, args)
+    args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
+    return args
+
+
+def check_bundle_and_split_options(parser, args):
+    """--out and --val-fraction, which training.ensemble takes too, under the same rules."""
     if args.out.suffix != ".keras":
         parser.error("--out must end in .keras")
     if not 0 < args.val_fraction < 0.5:
         parser.error("--val-fraction must be between 0 and 0.5")
-    if not 0 <= args.erase <= 1:
-        parser.error("--erase must be between 0 and 1")
-    if not 0 <= args.mixup <= 1:
-        parser.error("--mixup must be between 0 and 1")
-    if not 0 <= args.sam <= 1:
-        parser.error("--sam must be between 0 and 1")
-    if args.epochs < 1 or args.head_epochs < 0:
-        parser.error("--epochs must be ≥ 1 and --head-epochs ≥ 0")
-    args.init_metadata = checked_metadata(args.init_from) if args.init_from else None
-    if args.init_from:
-        args.head_epochs = 0
+
+
+def check_training_options(parser, args):
+    """Refuse out-of-range values before any work: Keras takes most of them and fails late, with
+    a traceback, or (a negative --patience) stops the run after one epoch."""
+    rules = (
+        (args.epochs >= 1 and args.head_epochs >= 0,
+         "--epochs must be ≥ 1 and --head-epochs ≥ 0"),
+        (args.batch_size >= 1, "--batch-size must be ≥ 1"),
+        (args.lr > 0 and args.head_lr > 0, "--lr and --head-lr must be > 0"),
+        (0 <= args.label_smoothing < 1, "--label-smoothing must be ≥ 0 and < 1"),
+        (0 <= args.dropout < 1, "--dropout must be ≥ 0 and < 1"),
+        (0 <= args.erase <= 1, "--erase must be between 0 and 1"),
+        (0 <= args.mixup <= 1, "--mixup must be between 0 and 1"),
+        (0 <= args.sam <= 1, "--sam must be between 0 and 1"),
+        (args.patience >= 0, "--patience must be ≥ 0 (0: no early stopping)"),
+        (args.stop_after is None or args.stop_after >= 1, "--stop-after must be ≥ 1"),
+    )
+    for valid, message in rules:
+        if not valid:
+            parser.error(message)
+
+
+def resolve_sizes(parser, args):
+    """--img-size and --net-size as given, else the --init-from bundle's, else 48 and 64; checked
+    now, as write_bundle would refuse the crop size only after the whole run."""
     img_size, net_size = bundle_sizes(args.init_metadata) if args.init_from else (48, 64)
+    from_bundle = args.init_from and args.net_size is None
+    origin = " (the --init-from bundle's: pass --net-size)" if from_bundle else ""
     args.img_size = img_size if args.img_size is None else args.img_size
     args.net_size = net_size if args.net_size is None else args.net_size
-    args.run_dir = args.run_dir or Path("training/runs") / args.out.stem
-    return args
+    if args.img_size not in INPUT_SIDES:  # a bundle's own is, read_metadata checked it
+        parser.error(f"--img-size must be between {INPUT_SIDES[0]} and {INPUT_SIDES[-1]}")
+    if not isinstance(args.net_size, int) or args.net_size < VGG16_MIN_SIDE:
+        parser.error(f"--net-size must be at least {VGG16_MIN_SIDE}, VGG16's smallest input, "
+                     f"got {args.net_size!r}{origin}")
 
 
 def checked_metadata(path):
@@ -230,9 +263,15 @@ class RunClock:
         replace_atomically(self.path, lambda path: path.write_text(seconds))
 
 
+def holds_a_run(run_dir):
+    """Whether `run_dir` holds more than a run's options: a run refused on its data or weights
+    after recording them trained nothing, and may start over with other options."""
+    return run_dir.exists() and any(path.name != "options.json" for path in run_dir.iterdir())
+
+
 def prepare_run_dir(args):
     run_dir, resume = args.run_dir, args.resume
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+    if holds_a_run(run_dir) and not resume:
         raise SystemExit(
             f"error: {run_dir} holds an earlier run. Continue it with --resume, "
             f"or delete the folder to start over."
@@ -293,6 +332,16 @@ def make_augmentation(seed, erase=0.5):
     )
 
 
+def check_split(files, val_fraction):
+    """Refuse a split that holds out no image (of `files`, scan_folder's): Keras would leave
+    training empty instead, and say it found no training images."""
+    count = sum(len(paths) for paths in files.values())
+    if int(val_fraction * count) == 0:  # Keras's count of validation images
+        enough = (1000 // count + 1) / 1000  # the first three-decimal fraction above 1/count
+        raise DataError(f"{count} images: --val-fraction {val_fraction} holds out none of them "
+                        f"for validation; --val-fraction {enough} would hold out one")
+
+
 def split_folder(folder, input_size, val_fraction, split_seed):
     """(train, validation) images of `folder`, unbatched: the one seeded split that training
     and training.ensemble judge on, whatever --seed a run used."""
@@ -344,9 +393,11 @@ if __name__ == "__main__":
     folder = train_folder(args.data)
     log(f"checking {folder} …")
     try:
-        counts = class_counts(scan_folder(folder))
+        files = scan_folder(folder)
+        check_split(files, args.val_fraction)
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
+    counts = class_counts(files)
     log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     train_ds, val_ds = make_datasets(folder, args, session_seed)
     class_weight = balanced_class_weights(counts)
@@ -397,35 +448,28 @@ def inner_models(model):
     return [layer for layer in model.layers if isinstance(layer, keras.Model)]
 
 
-def plain_model(model, metadata):
-    """A bundle's model without its test-time views wrapper."""
-    if len(bundle_views(metadata)) == 1:
-        return model
+def networks_in(model):
+    """The networks a bundle's model averages, in order: every wrapper (test-time views, an
+    ensemble's average, an ensemble of ensembles) unwrapped down to the models that end in the
+    `emotion` layer, or call no other model (the tests' tiny bundles)."""
     inner = inner_models(model)
-    if len(inner) != 1:
-        raise BundleError(f"cannot find the plain model inside {model.name}")
-    return inner[0]
+    if not inner or "emotion" in (layer.name for layer in model.layers):
+        return [model]
+    return [network for wrapped in inner for network in networks_in(wrapped)]
 
 
 def member_count(metadata):
-    """How many networks a bundle averages (1 for a bundle from training.train)."""
+    """How many networks a bundle averages (1 for a bundle from training.train); training.ensemble
+    records one member per network."""
     return max(len(metadata.get("training", {}).get("members", [])), 1)
 
 
-def starting_network(model, metadata):
-    """The one VGG16 network --init-from continues: the bundle's own, or an ensemble's first
-    (the average of several networks is not one network to fine-tune)."""
-    model = plain_model(model, metadata)
-    if member_count(metadata) == 1:
-        return model
-    return inner_models(model)[0]
-
-
-def load_bundle_weights(model, path, metadata):
-    """Copy a bundle's (first) network's weights into `model` (any --net-size: the head pools)."""
+def load_bundle_weights(model, path):
+    """Copy a bundle's network's weights into `model` (any --net-size: the head pools); from an
+    ensemble its first network's, as the average of several is not one network to fine-tune."""
     try:
-        source = starting_network(keras.saving.load_model(path, compile=False), metadata)
-    except (BundleError, OSError, ValueError) as exc:
+        source = networks_in(keras.saving.load_model(path, compile=False))[0]
+    except (OSError, ValueError) as exc:
         raise SystemExit(f"error: --init-from: {exc}") from None
     weights = source.get_weights()
     expected = [w.shape for w in model.get_weights()]
@@ -452,7 +496,7 @@ if __name__ == "__main__":
         raise SystemExit(f"error: --weights imagenet: cannot download VGG16's weights ({exc}). "
                          "Offline? Pass a local copy: --weights PATH.weights.h5") from None
     if args.init_from:
-        load_bundle_weights(model, args.init_from, args.init_metadata)
+        load_bundle_weights(model, args.init_from)
         members = member_count(args.init_metadata)
         log(f"starting from {args.init_from}"
             + (f" (the first of its {members} averaged networks)" if members > 1 else ""))
