@@ -9,7 +9,6 @@ Seeds are the astronaut photo downscaled to 128 px, so each example costs millis
 
 import functools
 import io
-import resource
 import struct
 import zlib
 
@@ -337,14 +336,12 @@ def pixel_loads(monkeypatch):
 @pytest.mark.parametrize("name", BOMBS)
 def test_decompression_bomb_is_refused_before_decoding(client, pixel_loads, name):
     bomb = BOMBS[name]()
+    pixel_loads.clear()  # building the bomb from a real photo may decode it (once per run)
     assert len(bomb) < 200_000  # it really is small on the wire
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     response = post_image(client, bomb)
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "image_too_large"
-    assert pixel_loads == []  # no pixel buffer was ever allocated
-    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
-    assert grown_mib < 100  # the full image would be 64–900 MB
+    assert pixel_loads == []  # no pixel buffer (64–900 MB in full) was ever allocated
 
 
 def test_png_bomb_is_a_real_image():
