@@ -21,7 +21,8 @@ def make_tiny_bundle(path, input_size=(48, 48), channels=1):
 def make_brightness_bundle(path, logits_by_band, band_edges, input_size=(48, 48)):
     """A bundle whose answer depends on a face's mean brightness alone: band i of the grey
     levels (cut at `band_edges`) gets the logits `logits_by_band[i]`. Its accuracy on faces
-    whose class sets their brightness is known in advance."""
+    whose class sets their brightness is known in advance. Its last layer is named `emotion`,
+    with a (zero) bias, as training.train's is: training.ensemble can shift its class biases."""
     import keras
     import numpy as np
     from keras import layers
@@ -30,9 +31,10 @@ def make_brightness_bundle(path, logits_by_band, band_edges, input_size=(48, 48)
     x = layers.GlobalAveragePooling2D()(inputs)
     x = layers.Discretization(bin_boundaries=list(band_edges))(x)
     x = layers.CategoryEncoding(num_tokens=len(logits_by_band), output_mode="one_hot")(x)
-    logits = layers.Dense(len(LABELS), use_bias=False, activation="softmax")
+    logits = layers.Dense(len(LABELS), activation="softmax", name="emotion")
     model = keras.Model(inputs, logits(x))
-    logits.set_weights([np.asarray(logits_by_band, np.float32)])
+    logits.set_weights([np.asarray(logits_by_band, np.float32),
+                        np.zeros(len(LABELS), np.float32)])
     return save_bundle(model, path, input_size, channels=1)
 
 

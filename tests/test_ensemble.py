@@ -1,4 +1,5 @@
-"""training.ensemble keeps its result only if it beats the bundles given, and checks --data first."""
+"""training.ensemble keeps its result only if it beats the bundles given, and checks --data first;
+its 'auto' choices (test-time views, class biases) keep what the validation split says helps."""
 
 import json
 
@@ -208,3 +209,86 @@ def test_a_split_that_holds_out_no_image_is_a_clear_error(member, data, tmp_path
                                          r"of them for validation; --val-fraction 0\.032 would"):
         main(["--models", str(member), "--data", str(data), "--val-fraction", "0.02",
               "--out", str(tmp_path / "e.keras")])
+
+
+def left_lit(count):
+    """16-px faces lit from the left: the left half white, the right half black."""
+    faces = np.zeros((count, 16, 16, 1), np.float32)
+    faces[:, :, :8] = 255
+    return faces
+
+
+def mirror_sensitive_model(face_logits, mirror_logits):
+    """A network whose logits on a face lit from the left are `face_logits`, and on its mirror
+    image (lit from the right) `mirror_logits`: the test-time views change its answers."""
+    import keras
+    from keras import layers
+
+    # 1 on a face lit from the left, -1 on its mirror image
+    side = np.where(np.arange(16) < 8, 1.0, -1.0) / (16 * 8 * 255)
+    lit_from_left = np.broadcast_to(side, (16, 16)).reshape(-1, 1)
+    face_logits, mirror_logits = np.asarray(face_logits), np.asarray(mirror_logits)
+    inputs = keras.Input((16, 16, 1))
+    dense = layers.Dense(len(LABELS), activation="softmax", name="emotion")
+    model = keras.Model(inputs, dense(layers.Flatten()(inputs)))
+    dense.set_weights([lit_from_left * (face_logits - mirror_logits) / 2,
+                       (face_logits + mirror_logits) / 2])
+    return model
+
+
+def validation_set(faces, labels):
+    import tensorflow as tf
+
+    one_hot = np.eye(len(LABELS), dtype=np.float32)[[LABELS.index(label) for label in labels]]
+    return tf.data.Dataset.from_tensor_slices((faces, one_hot)).batch(4)
+
+
+@pytest.mark.parametrize("face_logits, mirror_logits, faces, labels, accuracies, chosen", [
+    # Sure of angry on a face and of happy on its mirror image: averaged, neither wins and
+    # neutral does. One view is right on every face, two and four on none.
+    ((2, -2, 1.5, -9), (-2, 2, 1.5, -9),
+     np.concatenate([left_lit(3), left_lit(3)[:, :, ::-1]]), ["angry"] * 3 + ["happy"] * 3,
+     {"1": 1.0, "2": 0.0, "4": 0.0}, ("face",)),
+    # Barely happy on an angry face, sure of angry on its mirror image: one view is wrong on
+    # every face, two and four views right on all; of those two, the fewer views ship.
+    ((1, 1.2, 0, 0), (3, 0, 0, 0), left_lit(6), ["angry"] * 6,
+     {"1": 0.0, "2": 1.0, "4": 1.0}, ("face", "mirror")),
+], ids=["one view best", "two and four views tie"])
+def test_views_auto_ships_the_most_accurate_views_fewest_on_a_tie(face_logits, mirror_logits,
+                                                                  faces, labels, accuracies,
+                                                                  chosen):
+    from training.train import choose_serving_model
+
+    model = mirror_sensitive_model(face_logits, mirror_logits)
+    val_ds = validation_set(faces, labels)
+    assert {count: choose_serving_model(model, val_ds, count)[1]["accuracy"]
+            for count in accuracies} == accuracies
+    _, report, views = choose_serving_model(model, val_ds, "auto")
+    assert views == chosen and report["accuracy"] == 1.0
+
+
+def test_class_bias_auto_leaves_out_biases_that_do_not_help(complementary, data, tmp_path,
+                                                            capsys):
+    """The pair's average is right on every face: no bias can raise its macro-F1 (a gain of
+    0), so none is shipped."""
+    out = tmp_path / "ensemble.keras"
+    run_ensemble(complementary, data, out, "--class-bias", "auto")
+    assert "held-out macro-F1 gain +0.0000" in capsys.readouterr().out
+    training = read_metadata(out)["training"]
+    assert training["class_bias"] is None and training["class_bias_heldout_macro_f1_gain"] == 0
+
+
+def test_class_bias_auto_ships_biases_that_help(data, tmp_path):
+    """A bundle right on three classes that reads every sad face as neutral, by a small margin:
+    a bias for sad over neutral gets them all back, and ships."""
+    logits = np.eye(4) * SURE
+    logits[3] = [0, 0, 1.0, 0.8]
+    bundle = make_brightness_bundle(tmp_path / "no_sad.keras", logits, BAND_EDGES,
+                                    input_size=(32, 32))
+    out = tmp_path / "balanced.keras"
+    run_ensemble([bundle], data, out, "--class-bias", "auto")
+    metadata = read_metadata(out)
+    bias = metadata["training"]["class_bias"]
+    assert bias is not None and bias["sad"] - bias["neutral"] > 0.2
+    assert metadata["training"]["class_bias_heldout_macro_f1_gain"] > 0
+    assert metadata["metrics"]["validation"]["accuracy"] == 1.0

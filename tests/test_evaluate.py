@@ -1,4 +1,5 @@
-"""training.evaluate: --detect's JSON contract and formats, and folder faces read as the server reads them."""
+"""training.evaluate: --detect's JSON contract and formats, folder faces read as the server reads
+them, and a report that holds the model's own answers."""
 
 import json
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from app.emotions import LABELS
+from tests.bundles import make_brightness_bundle
 from tests.images import astronaut, encode, no_face
 from training.dataset import DataError
 
@@ -165,3 +167,65 @@ def test_the_result_is_printed_before_the_report_files_are_written(tmp_path, tin
         evaluate_module.main(["--data", str(write_faces(tmp_path / "faces")), "--model",
                               str(tiny_bundle), "--json", "--report", str(tmp_path / "report")])
     assert json.loads(capsys.readouterr().out)["n"] == 4
+
+
+# Faces whose brightness band the tests choose: the brightness bundle reads band i as class i,
+# so every prediction, and every figure of the report, is known in advance.
+READ_AS = {"angry": ["angry", "happy"], "happy": ["happy"],
+           "neutral": ["neutral", "sad", "angry"], "sad": ["sad", "sad"]}
+BAND_EDGES = [60, 90, 125]
+FACE_GREY = [40, 75, 110, 150]  # a uniform 48-px face in each band
+PHOTO_SCALE = [0.3, 0.5, 0.7, 1.0]  # photos darkened: the detected crops' means ~44, 74, 103, 148
+EXPECTED = {
+    "n": 8,
+    "accuracy": 0.625,
+    "macro_f1": 0.6167,
+    "confusion": [[1, 1, 0, 0],
+                  [0, 1, 0, 0],
+                  [1, 0, 1, 1],
+                  [0, 0, 0, 2]],
+    "per_class": {
+        "angry": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2},
+        "happy": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1},
+        "neutral": {"precision": 1.0, "recall": 0.3333, "f1": 0.5, "support": 3},
+        "sad": {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def brightness_bundle(tmp_path_factory):
+    return make_brightness_bundle(tmp_path_factory.mktemp("bundle") / "brightness.keras",
+                                  np.eye(len(LABELS)) * 4.0, BAND_EDGES)
+
+
+def write_banded(root, detect):
+    """READ_AS's faces: uniform grey squares, or (`detect`) photos with the face to find, and
+    one photo without a face."""
+    for label, answers in READ_AS.items():
+        (root / label).mkdir(parents=True)
+        for index, answer in enumerate(answers):
+            band = LABELS.index(answer)
+            if detect:
+                photo = photo_with_face(x=128 * index, y=48) * PHOTO_SCALE[band]
+                (root / label / f"{index}.jpg").write_bytes(encode(photo.astype(np.uint8)))
+            else:
+                face = np.full((48, 48), FACE_GREY[band], np.uint8)
+                (root / label / f"{index}.png").write_bytes(encode(face, "PNG"))
+    if detect:
+        (root / "sad" / "landscape.png").write_bytes(encode(no_face(), "PNG"))
+    return root
+
+
+@pytest.mark.parametrize("detect", [False, True], ids=["folder", "detect"])
+def test_the_report_holds_the_models_own_answers(tmp_path, brightness_bundle, capsys, detect):
+    """A model whose every answer is known: the report's matrix and figures are exactly its
+    answers against the folders' labels, in folder mode and through the server's detector."""
+    from training.evaluate import main
+
+    data = write_banded(tmp_path / "faces", detect)
+    main(["--data", str(data), "--model", str(brightness_bundle), "--json",
+          *(["--detect"] if detect else [])])
+    report = json.loads(capsys.readouterr().out)
+    assert report["detect"] is detect and report["no_face"] == (1 if detect else 0)
+    assert {key: report[key] for key in EXPECTED} == EXPECTED

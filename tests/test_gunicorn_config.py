@@ -1,0 +1,52 @@
+"""gunicorn.conf.py as gunicorn reads it: the settings module and its pre_fork hook."""
+
+import importlib.util
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+# What the config module sets in the environment on import (os.environ.setdefault).
+SET_ON_IMPORT = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                 "OPENCV_FOR_THREADS_NUM", "MODEL_LOADING")
+
+
+@pytest.fixture
+def load_config(monkeypatch):
+    """Loads a fresh gunicorn.conf.py (its own fork count); the environment it changes is put
+    back after the test."""
+    for name in SET_ON_IMPORT:
+        # setenv first: monkeypatch then restores the variable even if it was not set before.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+    def load():
+        spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", CONFIG)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def test_workers_forked_after_the_first_ones_load_the_model_before_serving(load_config):
+    """The first workers start in the background (/healthz says 503 until loaded); a worker
+    that replaces a crashed or recycled one loads before it takes requests."""
+    config = load_config()
+    server = SimpleNamespace(num_workers=2)
+    assert os.environ["MODEL_LOADING"] == "background"
+    for _ in range(2):
+        config.pre_fork(server, worker=None)
+        assert os.environ["MODEL_LOADING"] == "background"
+    config.pre_fork(server, worker=None)  # the replacement
+    assert os.environ["MODEL_LOADING"] == "eager"
+
+
+def test_model_loading_set_by_the_operator_is_kept_for_the_first_workers(load_config,
+                                                                          monkeypatch):
+    monkeypatch.setenv("MODEL_LOADING", "eager")
+    config = load_config()
+    config.pre_fork(SimpleNamespace(num_workers=2), worker=None)
+    assert os.environ["MODEL_LOADING"] == "eager"
