@@ -6,8 +6,8 @@
 
 Models trained from different starts (input sizes, seeds) make different
 mistakes; averaging their probabilities usually beats each of them. The
-members must share labels and input. The ensemble (with mirrored-face
-averaging on top if that helps) is judged on the same seeded validation split
+members must share labels and input. The ensemble (with the test-time views
+of `--views` on top: `auto` keeps the most accurate) is judged on the same seeded validation split
 of `--data` that `training.train` carves out (same --split-seed and
 --val-fraction), never on the test set, and kept only if it beats the best
 bundle given, read as that bundle was shipped (its own test-time views) on the

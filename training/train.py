@@ -10,10 +10,12 @@ Run it as a command:
 
     python -m training.train --data ../shared/data/fer4 \
         --weights ../shared/weights/vgg16_imagenet_notop.weights.h5 \
-        --out models/moodtunes_vgg16.keras
+        --out models/mine.keras
 
-or cell by cell in a notebook (Colab, Jupyter, VS Code): edit `NOTEBOOK_ARGS`
-in the Setup cell, then run the cells top to bottom.
+and serve the result with `MODEL_PATH=models/mine.keras` (without `--out` it
+replaces the shipped `models/moodtunes_vgg16.keras`). Or run it cell by cell
+in a notebook (Colab, Jupyter, VS Code): edit `NOTEBOOK_ARGS` in the Setup
+cell, then run the cells top to bottom.
 
 `--data DIR` holds `train/<label>/*` (or `<label>/*` directly): face images of
 any size, grey or colour, JPEG or PNG. A seeded validation split is carved
@@ -70,7 +72,7 @@ from training.views import VIEW_CHOICES, VIEW_SETS, with_test_views
 NOTEBOOK_ARGS = [
     "--data", "../shared/data/fer4",
     "--weights", "../shared/weights/vgg16_imagenet_notop.weights.h5",
-    "--out", "models/moodtunes_vgg16.keras",
+    "--out", "models/mine.keras",  # the shipped model's path would replace it
 ]
 
 # VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
@@ -95,9 +97,10 @@ def parse_args(argv=None):
                         help="epochs training the head alone, VGG16 frozen (default: 1; "
                              "none with --init-from)")
     parser.add_argument("--init-from", type=Path, metavar="BUNDLE",
-                        help="start from a single-model bundle (.keras) of an earlier run instead "
-                             "of ImageNet weights, e.g. to train it longer or to adapt it to your "
-                             "own photos; its head is already trained, so phase 1 is skipped")
+                        help="start from a bundle (.keras) of an earlier run instead of ImageNet "
+                             "weights (from an ensemble, its first network), e.g. to train it "
+                             "longer or to adapt it to your own photos; its head is already "
+                             "trained, so phase 1 is skipped")
     parser.add_argument("--img-size", type=int,
                         help="side of the square grey face crop the model takes (default: 48, "
                              "FER-2013's own size; with --init-from, the bundle's)")
