@@ -22,6 +22,10 @@ through three pipelines, in this order, in one run:
       Client latency and the server's "timing_ms" are both recorded. First a
       1-client pass, then (when --clients N > 1) an N-client pass, each over all
       frames. The server is stopped at the end. (b) runs last, with this process idle.
+      A request whose connection the server dropped is retried once (bench/soak.py's
+      FrameClient) and counted as a retry: it may be a worker that died mid-request.
+      A measured pass with any error or retry is marked "failed"; a warm-up with any
+      prints a WARNING.
   (a') with --variants: (a) again with a bench-only prototype of an app change (the app is
       not modified; the prototype wraps or subclasses its objects): `minface15` (Haar minSize
       15 % of the frame's shorter side instead of 8 %), `sf12` (scaleFactor 1.2); combine with
@@ -71,12 +75,11 @@ Options: --model PATH (default app.config.DEFAULTS["MODEL_PATH"]), --frames N (2
 --fer-dir DIR (FER test split: <label>/*.jpg), --only a,b,c, --variants LIST, --fer-tflite,
 --server-env KEY=VALUE (repeatable), --server-timeout S (300), --profile, --json.
 Progress goes to stderr; the report (or with --json one JSON object) to stdout.
-Exit status 0 also when skipped (no frames: data folder absent), 2 on bad usage or a
-missing model, 1 when a pipeline fails.
+Exit status 0 also when skipped (no frames: data folder absent or unreadable), 2 on bad
+usage or a missing model, 1 when a pipeline fails (for (b) also when a measured pass failed).
 """
 
 import argparse
-import http.client
 import io
 import json
 import math
@@ -88,13 +91,14 @@ import tempfile
 import threading
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the app and bench/soak.py, when run as `python bench/frame_path.py`
 
 from app.quiet_tensorflow import load_tensorflow  # noqa: E402
-from bench.soak import multipart_body, start_server  # noqa: E402
+from bench.soak import FrameClient, multipart_body, start_server  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DEFAULT_VIDEO = SHARED / "data" / "webcam" / "frown.avi"
@@ -307,6 +311,9 @@ def build_frames(n, video_path, fer_dir, seed):
             y = int(rng.integers(0, FRAME_SIZE[1] - side + 1))
             bg = backgrounds[int(rng.integers(len(backgrounds)))]
             frames.append(Frame(encode_jpeg(composite(bg, face, side, x, y)), "fer", label))
+    if not frames:
+        return None, (f"no frames: OpenCV read none from {video_path} and there are no "
+                      f"{fer_dir}/<label>/*.jpg (pass a readable --video or a --fer-dir)")
     order = rng.permutation(len(frames))
     frames = [frames[i] for i in order]
     sizes = [len(f.jpeg) for f in frames]
@@ -732,65 +739,60 @@ def run_fer(pipeline, frames, warmup, flops_per_face):
 # ----------------------------------------------------------------------------------------
 # (b) ours over HTTP
 
-class Client:
-    """One keep-alive connection posting frames; reconnects if the server closes it."""
+HTTP_TIMEOUT = 120  # seconds; a cold worker's first requests on a big model are slow
 
-    def __init__(self, port):
-        self.port = port
-        self.conn = None
 
-    def post(self, body, content_type):
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-            try:
-                started = time.perf_counter()
-                self.conn.request("POST", "/api/predict", body=body,
-                                  headers={"Content-Type": content_type})
-                response = self.conn.getresponse()
-                payload = response.read()
-                elapsed = (time.perf_counter() - started) * 1000
-                if response.getheader("Connection", "").lower() == "close":
-                    self.close()
-                return response.status, payload, elapsed
-            except (http.client.HTTPException, ConnectionError):
-                self.close()  # e.g. gunicorn's keep-alive timeout closed it between requests
-                if attempt == 2:
-                    raise
+def http_record(outcome):
+    """(record, None) for a 200 with a complete result, else (None, what went wrong).
 
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+    A record is (client latency ms, the server's timing_ms, number of faces).
+    """
+    if outcome.status != "200":
+        status = f"HTTP {outcome.status}" if outcome.status.isdigit() else outcome.status
+        return None, f"{status}: {outcome.payload[:200]!r}"
+    try:
+        result = json.loads(outcome.payload)
+        timing = {stage: float(result["timing_ms"][stage]) for stage in STAGES}
+        return (outcome.seconds * 1000, timing, len(result["faces"])), None
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"unexpected body ({type(exc).__name__}: {exc}): {outcome.payload[:200]!r}"
+
+
+@dataclass
+class HttpPass:
+    records: list = field(default_factory=list)
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)
+    retries: int = 0
+
+    @property
+    def failed(self):
+        return bool(self.errors or self.retries)
 
 
 def http_pass(port, bodies, clients):
     """All bodies posted once by `clients` concurrent keep-alive clients."""
     lock = threading.Lock()
     next_index = iter(range(len(bodies)))
-    records = []
-    errors = []
+    result = HttpPass()
     barrier = threading.Barrier(clients + 1)
 
     def worker():
-        client = Client(port)
+        client = FrameClient("127.0.0.1", port, timeout=HTTP_TIMEOUT)
         barrier.wait()
         while True:
             with lock:
                 i = next(next_index, None)
             if i is None:
                 break
-            try:
-                status, payload, elapsed = client.post(*bodies[i])
-            except Exception as exc:  # a broken connection is recorded, the pass goes on
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            if status != 200:
-                errors.append(f"HTTP {status}: {payload[:200]!r}")
-                continue
-            result = json.loads(payload)
+            outcome = client.post(*bodies[i])
+            record, error = http_record(outcome)
             with lock:
-                records.append((elapsed, result["timing_ms"], len(result["faces"])))
+                result.retries += outcome.retried
+                if record:
+                    result.records.append(record)
+                else:
+                    result.errors.append(error)
         client.close()
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
@@ -800,7 +802,14 @@ def http_pass(port, bodies, clients):
     started = time.perf_counter()
     for t in threads:
         t.join()
-    return records, time.perf_counter() - started, errors
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def trouble(result):
+    """A failed pass's errors and retries, in one line."""
+    first = result.errors[0] if result.errors else "a dropped connection"
+    return f"{len(result.errors)} error(s), {result.retries} retried, first: {first}"
 
 
 def run_http(server, frames, warmup, clients, flops_per_face):
@@ -809,26 +818,36 @@ def run_http(server, frames, warmup, clients, flops_per_face):
     # cascade and first request behind it (gunicorn hands a connection to one worker).
     warm_conns = 4
     per_conn = max(2, math.ceil(warmup / warm_conns)) if warmup else 0
+    warm = HttpPass()
     if per_conn:
-        http_pass(server.port, [bodies[i % len(bodies)] for i in range(per_conn * warm_conns)],
-                  warm_conns)
+        warm = http_pass(server.port, [bodies[i % len(bodies)] for i in range(per_conn * warm_conns)],
+                         warm_conns)
+    if warm.failed:
+        progress(f"WARNING: HTTP warm-up: {trouble(warm)} — the server may not be healthy")
     passes = {}
     for n in sorted({1, clients}):
-        records, wall, errors = http_pass(server.port, bodies, n)
-        if errors:
-            progress(f"HTTP pass with {n} client(s): {len(errors)} error(s), first: {errors[0]}")
-        if not records:
-            raise RuntimeError(f"no successful request with {n} client(s): {errors[:3]}")
-        summary = summarize([r[1] for r in records], wall, [r[2] for r in records], flops_per_face)
+        result = http_pass(server.port, bodies, n)
+        if result.failed:
+            progress(f"HTTP pass with {n} client(s) FAILED: {trouble(result)}")
+        if not result.records:
+            raise RuntimeError(f"no successful request with {n} client(s): {result.errors[:3]}")
+        records = result.records
+        summary = summarize([r[1] for r in records], result.seconds, [r[2] for r in records],
+                            flops_per_face)
         latency = [r[0] for r in records]
         summary["clients"] = n
-        summary["errors"] = len(errors)
+        summary["errors"] = len(result.errors)
+        summary["retries"] = result.retries
+        summary["failed"] = result.failed
         summary["client_latency_ms"] = {"p50": pct(latency, 50), "p95": pct(latency, 95)}
         summary["throughput_frames_per_s"] = summary["frames_per_s"]
         passes[str(n)] = summary
     headline = dict(passes[str(clients)])
     headline["passes"] = passes
     headline["throughput_frames_per_s"] = {k: v["frames_per_s"] for k, v in passes.items()}
+    headline["failed"] = any(p["failed"] for p in passes.values())
+    headline["warmup_errors"] = len(warm.errors)
+    headline["warmup_retries"] = warm.retries
     return headline
 
 
@@ -933,7 +952,8 @@ def print_report(report, out=sys.stdout):
                   f"p95 {fmt(q['client_latency_ms']['p95'], 0)} ms; server total p50 "
                   f"{fmt(q['stages_ms']['total']['p50'], 0)} ms (decode/detect/classify p50 "
                   f"{'/'.join(fmt(q['stages_ms'][s]['p50'], 0) for s in STAGES[:3])}); throughput "
-                  f"{fmt(q['frames_per_s'], 0, 2)} frames/s; errors {q['errors']}\n")
+                  f"{fmt(q['frames_per_s'], 0, 2)} frames/s; errors {q['errors']}, retries "
+                  f"{q['retries']}{' — FAILED' if q['failed'] else ''}\n")
     r = report.get("ratios_ours_over_fer")
     if r:
         w("\nours / fer (>1 means ours is slower in total p50, faster in frames/s):\n")
@@ -994,7 +1014,8 @@ def main(argv=None):
 
     from app.config import DEFAULTS
 
-    model_path = Path(args.model or DEFAULTS["MODEL_PATH"])
+    # resolved: the server started for (b) runs in the repository root, not in this cwd
+    model_path = Path(args.model or DEFAULTS["MODEL_PATH"]).resolve()
     if not model_path.is_file():
         progress(f"error: no model bundle at {model_path} (train one, or pass --model PATH)")
         return 2
@@ -1109,6 +1130,7 @@ def main(argv=None):
             progress(f"(b) server ready on 127.0.0.1:{server.port}; posting frames …")
             report["pipelines"]["ours_http"] = run_http(
                 server, frames, args.warmup, args.clients, ours_flops)
+            failed = failed or report["pipelines"]["ours_http"]["failed"]
         except Exception as exc:
             failed = True
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])

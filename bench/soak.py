@@ -30,9 +30,16 @@ else scikit-image's astronaut photo) to POST /api/predict as the webcam page doe
 (--warmup, default 50 requests) runs first; the server's memory (RSS of the gunicorn master plus
 its workers, from /proc) is read after the warm-up and again at the end.
 
-Reports throughput, p50/p95/p99 latency, errors by status and memory growth, as text or with
---json as one JSON object on stdout. Exit status: 0 every request got a 200 with a result;
-1 some request failed; 2 bad arguments or the server did not start; 130 interrupted.
+Reports throughput and p50/p95/p99 latency over the main run's 200 responses; its statuses,
+errors (with their latency) and retried requests; the warm-up's errors and retries apart; memory
+growth, unless the server's set of processes changed meanwhile (a worker replaced: the growth
+would compare different processes). As text or with --json as one JSON object on stdout; its
+"problems" lists what failed the run. A request is retried once, on a fresh connection, when the
+server drops the connection; a dropped connection may be a worker that died mid-request, so a
+retry is a problem too, and its latency runs from the first attempt.
+
+Exit status: 0 every request got a 200 with a result at the first attempt and the server kept
+its processes; 1 otherwise; 2 bad arguments or the server did not start; 130 interrupted.
 """
 
 import argparse
@@ -215,7 +222,10 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
     base_env = os.environ if base_env is None else base_env
     env = {**base_env, **(extra_env or {})}
     if model:
-        env["MODEL_PATH"] = str(Path(model).resolve())
+        env["MODEL_PATH"] = model
+    if env.get("MODEL_PATH"):
+        # The server runs in the repository root: a relative path means this process's cwd.
+        env["MODEL_PATH"] = str(Path(env["MODEL_PATH"]).resolve())
     if workers:
         env["WEB_CONCURRENCY"] = str(workers)
     with loopback_listener() as listener, open(log_path, "ab") as log_file:
@@ -327,10 +337,12 @@ def memory_snapshot(pids):
 
 @dataclass
 class Outcome:
-    """One request: the HTTP status (or an error name) and its latency."""
+    """One request: the HTTP status (or an error name), its latency, whether it was retried."""
 
     status: str
     seconds: float
+    retried: bool = False
+    payload: bytes = field(default=b"", repr=False)
 
 
 @dataclass
@@ -340,43 +352,51 @@ class LoadRun:
     hit_time_limit: bool = False
 
 
+# The server dropped the connection: retried once on a fresh one, as a browser does.
+DROPPED = {f"connection_error:{name}"
+           for name in ("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError")}
+
+
 class FrameClient:
     """One simulated webcam page: a keep-alive connection posting frames one after another."""
 
-    def __init__(self, host, port):
-        self.host, self.port = host, port
+    def __init__(self, host, port, timeout=REQUEST_TIMEOUT):
+        self.host, self.port, self.timeout = host, port, timeout
         self.conn = None
 
     def post(self, body, content_type):
+        """One request, retried once if the server dropped the connection.
+
+        An idle keep-alive connection closed by the server and a worker that died mid-request
+        look the same from here, so the retry is reported and the latency keeps the first
+        attempt's start: the time lost to a crash stays in the figures.
+        """
         started = time.perf_counter()
+        status, payload = self._attempt(body, content_type)
+        retried = status in DROPPED
+        if retried:
+            status, payload = self._attempt(body, content_type)
+        return Outcome(status, time.perf_counter() - started, retried, payload)
+
+    def _attempt(self, body, content_type):
         try:
-            status = self._post_once(body, content_type)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            # The server may close an idle keep-alive connection between two requests;
-            # one retry on a fresh connection is what a browser does too.
-            self.close()
-            started = time.perf_counter()
-            try:
-                status = self._post_once(body, content_type)
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                status = f"connection_error:{type(exc).__name__}"
+            return self._post_once(body, content_type)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            status = f"connection_error:{type(exc).__name__}"
-        return Outcome(status, time.perf_counter() - started)
+            return f"connection_error:{type(exc).__name__}", b""
 
     def _post_once(self, body, content_type):
+        """(status, payload); status "bad_body" for a 200 without a prediction in it."""
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         self.conn.request("POST", "/api/predict", body=body, headers={"Content-Type": content_type})
         response = self.conn.getresponse()
         payload = response.read()
         if response.will_close:
             self.close()
         if response.status == 200 and not _is_result(payload):
-            return "bad_body"
-        return str(response.status)
+            return "bad_body", payload
+        return str(response.status), payload
 
     def close(self):
         if self.conn is not None:
@@ -444,32 +464,73 @@ def percentile(sorted_values, fraction):
 
 
 def summarize(warmup, main, memory_before, memory_after, config):
-    latencies_ms = sorted(o.seconds * 1000 for o in main.outcomes)
-    statuses = Counter(o.status for o in main.outcomes)
-    errors = Counter(o.status for o in warmup.outcomes + main.outcomes if o.status != "200")
+    """The run's report. Statuses, errors and retries are the main run's (the warm-up's apart);
+    throughput and latency count only its 200 responses."""
+    succeeded = [o for o in main.outcomes if o.status == "200"]
+    failed = [o for o in main.outcomes if o.status != "200"]
     summary = {
         **config,
         "requests": len(main.outcomes),
         "warmup_requests": len(warmup.outcomes),
         "seconds": round(main.seconds, 2),
         "hit_time_limit": main.hit_time_limit,
-        "throughput_rps": round(len(main.outcomes) / main.seconds, 2) if main.seconds else 0.0,
-        "latency_ms": {
-            name: _round(percentile(latencies_ms, q))
-            for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
-        },
-        "statuses": dict(sorted(statuses.items())),
-        "errors": dict(sorted(errors.items())),
-        "error_count": sum(errors.values()),
+        "throughput_rps": round(len(succeeded) / main.seconds, 2) if main.seconds else 0.0,
+        "latency_ms": latency_ms(succeeded),
+        "statuses": dict(sorted(Counter(o.status for o in main.outcomes).items())),
+        "errors": error_counts(main.outcomes),
+        "error_count": len(failed),
+        "error_latency_ms": latency_ms(failed),
+        "retries": sum(o.retried for o in main.outcomes),
+        "warmup_errors": error_counts(warmup.outcomes),
+        "warmup_retries": sum(o.retried for o in warmup.outcomes),
+        "server_processes_changed": processes_changed(memory_before, memory_after),
         "memory_before": memory_before,
         "memory_after": memory_after,
     }
-    if memory_before and memory_after:
+    if memory_before and memory_after and not summary["server_processes_changed"]:
         growth = memory_after["total_mib"] - memory_before["total_mib"]
         summary["memory_growth_mib"] = round(growth, 1)
         summary["memory_growth_percent"] = (
             round(100 * growth / memory_before["total_mib"], 1) if memory_before["total_mib"] else None)
+    summary["problems"] = problems(summary)
     return summary
+
+
+def latency_ms(outcomes):
+    ordered = sorted(o.seconds * 1000 for o in outcomes)
+    return {name: _round(percentile(ordered, q))
+            for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}
+
+
+def error_counts(outcomes):
+    return dict(sorted(Counter(o.status for o in outcomes if o.status != "200").items()))
+
+
+def processes_changed(memory_before, memory_after):
+    """{"gone": [pid], "new": [pid]} when the server's processes differ between the snapshots."""
+    if not memory_before:
+        return None
+    before = set(memory_before["processes"])
+    after = set((memory_after or {}).get("processes", ()))
+    if before == after:
+        return None
+    return {"gone": sorted(before - after, key=int), "new": sorted(after - before, key=int)}
+
+
+def problems(s):
+    """Why the run failed, in words; empty when it did not."""
+    found = []
+    if s["error_count"]:
+        found.append(f"{s['error_count']} of {s['requests']} requests failed")
+    if s["retries"]:
+        found.append(f"{s['retries']} request(s) retried after a dropped connection")
+    if s["warmup_errors"]:
+        found.append(f"{sum(s['warmup_errors'].values())} warm-up request(s) failed")
+    if s["warmup_retries"]:
+        found.append(f"{s['warmup_retries']} warm-up request(s) retried after a dropped connection")
+    if s["server_processes_changed"]:
+        found.append("the server's processes changed during the run (a worker was replaced)")
+    return found
 
 
 def _round(value):
@@ -481,19 +542,35 @@ def format_summary(s):
         f"MoodTunes soak: {s['requests']} requests from {s['clients']} clients against {s['target']}"
         f" ({s['frames']} distinct frames, {s['warmup_requests']} warm-up requests before)",
         f"  time         {s['seconds']} s{' (stopped by the time limit)' if s['hit_time_limit'] else ''}",
-        f"  throughput   {s['throughput_rps']} req/s",
-        "  latency      " + "  ".join(f"{k} {v} ms" for k, v in s["latency_ms"].items()),
-        "  statuses     " + (", ".join(f"{k}: {v}" for k, v in s["statuses"].items()) or "none"),
-        "  errors       " + (", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "none"),
+        f"  throughput   {s['throughput_rps']} req/s (200 responses only)",
+        "  latency      " + _latency_text(s["latency_ms"]) + " (200 responses only)",
+        "  statuses     " + _counts_text(s["statuses"]) + " (main run)",
+        "  errors       " + _counts_text(s["errors"]) + " (main run)"
+        + (f"; their latency {_latency_text(s['error_latency_ms'])}" if s["error_count"] else ""),
+        f"  retries      {s['retries']} (main run), {s['warmup_retries']} (warm-up)",
+        "  warm-up      errors " + _counts_text(s["warmup_errors"]),
+        "  verdict      " + ("FAILED: " + "; ".join(s["problems"]) if s["problems"] else "no errors"),
     ]
     before, after = s.get("memory_before"), s.get("memory_after")
-    if before and after:
+    changed = s.get("server_processes_changed")
+    if changed:
+        lines.append(f"  server RSS   growth not comparable: processes gone {changed['gone']}, "
+                     f"new {changed['new']}")
+    elif before and after:
         lines.append(f"  server RSS   {before['total_mib']} MiB after warm-up -> {after['total_mib']} MiB "
                      f"at the end ({s['memory_growth_mib']:+} MiB, {s['memory_growth_percent']:+}%)"
                      f" over {len(after['processes'])} processes")
     else:
         lines.append("  server RSS   unknown (cannot see the server's processes in /proc)")
     return "\n".join(lines)
+
+
+def _latency_text(latency):
+    return "  ".join(f"{k} {v} ms" for k, v in latency.items())
+
+
+def _counts_text(counts):
+    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
 
 
 # ---------------------------------------------------------------- main
@@ -531,8 +608,7 @@ def soak(args):
         host, port = address
         wait_until_ready(host, port, args.startup_timeout)
         return measure(host, port, bodies, args, args.url, lambda: listening_pids(port))
-    keep_log = bool(args.server_log)
-    log_path = Path(args.server_log) if keep_log else _temporary_log()
+    log_path, keep_log = _server_log(args.server_log)
     server = None
     try:
         server = start_server(log_path, args.model, args.workers, timeout=args.startup_timeout)
@@ -565,6 +641,18 @@ def _memory(pids):
     return memory_snapshot(pids) if pids else None
 
 
+def _server_log(path):
+    """(log path, keep it): --server-log with its folder created, else a temporary file."""
+    if not path:
+        return _temporary_log(), False
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SoakError(f"--server-log: cannot create the folder {path.parent}: {exc}") from None
+    return path, True
+
+
 def _temporary_log():
     handle, name = tempfile.mkstemp(prefix="moodtunes-soak-", suffix=".log")
     os.close(handle)
@@ -572,7 +660,11 @@ def _temporary_log():
 
 
 def _tail(path, lines=30):
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    try:  # runs while reporting another error: must not raise one of its own
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read it: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def main(argv=None):
@@ -588,7 +680,7 @@ def main(argv=None):
         print(f"soak: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
-    return 1 if summary["error_count"] else 0
+    return 1 if summary["problems"] else 0
 
 
 def _interrupt(signum, frame):
