@@ -3,9 +3,12 @@
 The fake camera plays ../shared/data/webcam/frown.avi (one real face); the
 server is the real one under gunicorn. Screenshots of each state go to
 tests/artifacts/ (not committed).
+
+Waits go through Playwright (`page.wait_for_timeout`), never `time.sleep`: the sync API
+runs route handlers (the faked predictions and YouTube embed) only inside its own calls,
+so a request that arrives during a sleep hangs until the sleep ends.
 """
 
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -95,7 +98,7 @@ def test_shown_expression_does_not_flicker(wavering_page, server):
     shown = []
     for _ in range(64):  # 6.4 s
         shown.append(page.inner_text("#expression").strip().lower())
-        time.sleep(0.1)
+        page.wait_for_timeout(100)
     assert frames_received(page) > start_frames, "the page stopped sending frames"
     changes = sum(before != after for before, after in zip(shown, shown[1:]))
     assert changes <= 1, f"label went back and forth between checks: {shown}"
@@ -186,7 +189,7 @@ def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page
     page.screenshot(path=str(artifacts / "queued.png"), full_page=True)
     # The current track was not cut: same file, still advancing, old playlist still shown.
     position = page.evaluate("() => document.querySelector('#player-audio').currentTime")
-    time.sleep(0.6)
+    page.wait_for_timeout(600)
     assert page.evaluate("() => document.querySelector('#player-audio').currentSrc") == track
     assert page.evaluate("() => document.querySelector('#player-audio').currentTime") > position
     assert page.get_attribute("body", "data-playlist-mood") == "sad"
@@ -243,12 +246,8 @@ def test_mood_change_waits_for_the_youtube_video_to_end(camera_page, server, art
     start_camera(page, server)
     page.wait_for_selector("body[data-playlist-mood=sad]", timeout=15_000)
     page.click("#playlist li[data-kind=youtube] .track-play")
-    page.wait_for_selector("#player-embed iframe.embed-youtube", timeout=5_000)
-    deadline = time.monotonic() + 10
-    while not (embed := next((frame for frame in page.frames if frame.url.startswith(
-            "https://www.youtube-nocookie.com/embed/")), None)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert embed, f"no YouTube frame among {[frame.url for frame in page.frames]}"
+    embed = page.wait_for_selector("#player-embed iframe.embed-youtube", timeout=5_000).content_frame()
+    embed.wait_for_url("https://www.youtube-nocookie.com/embed/**", timeout=10_000)
     embed.wait_for_function("() => typeof window.report === 'function'", timeout=10_000)
     query = parse_qs(urlsplit(embeds[0]).query)
     assert query["enablejsapi"] == ["1"] and query["origin"] == [server]
@@ -263,7 +262,7 @@ def test_mood_change_waits_for_the_youtube_video_to_end(camera_page, server, art
         " return !el.hidden && /happy/i.test(el.innerText); }", timeout=15_000)
     # The same message from the page's own window, not the embed's: ignored.
     page.evaluate("() => window.postMessage(JSON.stringify({event: 'onStateChange', info: 0}), '*')")
-    time.sleep(0.5)
+    page.wait_for_timeout(500)
     assert page.get_attribute("body", "data-playlist-mood") == "sad"
     page.screenshot(path=str(artifacts / "queued-video.png"), full_page=True)
 
