@@ -43,6 +43,7 @@ export class MoodSmoother {
   reset() {
     this._average = null; // smoothed probabilities, in label order; null = no face
     this._lastFaceAt = null;
+    this._lastFrameAt = null; // with or without a face
     this._awaySince = null; // the first frame without the face, during a short gap
     this._label = null;
     this._labelSince = null; // when the current label first came out on top
@@ -67,12 +68,10 @@ export class MoodSmoother {
     const frame = this._vector(probabilities);
     let display;
     if (frame) {
-      // No frame at all for noFaceMs (tab hidden, error back-off): nothing says the face was
-      // there, so start afresh as the no-face path would have; the hold counts only time
-      // with frames arriving. (A gap begun by a no-face frame is skipped by _resumeClocks.)
-      if (this._average !== null && this._awaySince === null && nowMs - this._lastFaceAt >= this.noFaceMs) {
-        this.reset();
-      }
+      // No frame at all for noFaceMs (tab hidden, error back-off), even after a no-face
+      // frame: nothing says the face was there, so start afresh as the no-face path would
+      // have; the hold counts only time with frames arriving.
+      if (this._average !== null && nowMs - this._lastFrameAt >= this.noFaceMs) this.reset();
       this._resumeClocks(nowMs);
       this._average = this._average === null
         ? frame
@@ -89,6 +88,8 @@ export class MoodSmoother {
       this.reset();
       display = this.labels.map(() => 0);
     }
+
+    this._lastFrameAt = nowMs;
 
     let moodChanged = false;
     let pendingMood = null;

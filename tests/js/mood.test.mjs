@@ -156,6 +156,18 @@ describe("MoodSmoother: no face", () => {
     const later = feed(smoother, Array(16).fill(SAD), { startMs: 8400 }); // 8400 … 11400 ms
     assert.equal(later.findIndex((reading) => reading.moodChanged), 14, "3000 ms after 8200");
   });
+
+  it("does not count a gap without any frames as holding after a frame without the face", () => {
+    const smoother = new MoodSmoother(); // holdMs 3000, noFaceMs 1000
+    smoother.adoptMood("happy");
+    feed(smoother, Array(15).fill(SAD)); // 0 … 2800 ms: almost held
+    smoother.update(null, 2900); // the person looks away, then the tab is hidden for a minute
+    const back = smoother.update(SAD, 62900);
+    assert.equal(back.moodChanged, false, "2.8 s a minute ago is not a held mood");
+    assert.equal(back.holdProgress, 0, "the hold starts afresh with the face");
+    const later = feed(smoother, Array(16).fill(SAD), { startMs: 63100 }); // 63100 … 66100 ms
+    assert.equal(later.findIndex((reading) => reading.moodChanged), 14, "3000 ms after 62900");
+  });
 });
 
 describe("MoodSmoother: stable mood", () => {
