@@ -3,10 +3,12 @@
 // What plays next is decided by queue.js; this file only carries it out.
 //
 // A YouTube embed reports its state by postMessage (YouTube's iframe protocol, no
-// YouTube script loaded): "listening" is posted to the frame once it loads, and the
-// frame answers with its player state. Ended plays the next track, as <audio>'s
-// "ended" does; paused and playing set the page's state. Spotify's embed reports
-// nothing: it counts as playing until the user presses Pause.
+// YouTube script loaded): "listening" is posted to the frame once it loads; once the
+// frame answers, the page subscribes to its state changes and errors, as YouTube's own
+// iframe API does. Ended plays the next track, as <audio>'s "ended" does; paused and
+// playing set the page's state; a video that can't play is reported, or hands over to
+// a queued mood's playlist. Spotify's embed reports nothing: it counts as playing until
+// the user presses Pause.
 
 import { PlayQueue } from "./queue.js";
 import { YOUTUBE_EMBED_ORIGIN, playbackFor } from "./tracks.js";
@@ -19,6 +21,8 @@ const KIND_NAMES = { audio: "Audio", youtube: "YouTube", spotify: "Spotify", lin
 const YT_ENDED = 0;
 const YT_PLAYING = 1;
 const YT_PAUSED = 2;
+// The embed's events the page subscribes to once the frame answers.
+const YT_EVENTS = ["onStateChange", "onError"];
 // The embed ignores "listening" until its own script is ready, so it is repeated until the frame answers.
 const LISTEN_EVERY_MS = 250;
 const LISTEN_TRIES = 40;
@@ -208,7 +212,7 @@ export class Player {
         return;
       }
       embed.tries += 1;
-      this._postToEmbed(embed, { event: "listening", id: embed.id, channel: "widget" });
+      this._postToEmbed(embed, { event: "listening" });
     };
     listen();
     embed.timer = setInterval(listen, LISTEN_EVERY_MS);
@@ -217,7 +221,7 @@ export class Player {
   _postToEmbed(embed, message) {
     const target = embed.frame.contentWindow;
     // Only to YouTube's origin: if the frame is anything else by now, the browser drops it.
-    if (target) target.postMessage(JSON.stringify(message), YOUTUBE_EMBED_ORIGIN);
+    if (target) target.postMessage(JSON.stringify({ ...message, id: embed.id, channel: "widget" }), YOUTUBE_EMBED_ORIGIN);
   }
 
   /** A window message: acted on only if it is the current YouTube frame's, from YouTube's origin. */
@@ -227,11 +231,13 @@ export class Player {
     if (!embed.frame.contentWindow || event.source !== embed.frame.contentWindow) return;
     const data = parseMessage(event.data);
     if (!data) return;
-    embed.heard = true;
+    if (!embed.heard) {
+      embed.heard = true;
+      for (const event of YT_EVENTS) this._postToEmbed(embed, { event: "command", func: "addEventListener", args: [event] });
+    }
     if (data.event === "onError") {
       embed.failed = true; // e.g. the owner does not allow embedding: nothing plays
-      this._showMessage(`YouTube can't play “${this._embedTrack.title}” here: use Open ↗.`);
-      this._setPlaying(false);
+      this._cannotPlay(`YouTube can't play “${this._embedTrack.title}” here: use Open ↗.`);
       return;
     }
     const state = reportedState(data);
@@ -242,6 +248,16 @@ export class Player {
       embed.failed = false;
       this._setPlaying(true);
     } else if (state === YT_PAUSED) this._setPlaying(false); // paused in the frame: a mood change may now replace it
+  }
+
+  /** The current track can't play: a queued mood's playlist takes over, as at a track's end; else say so. */
+  _cannotPlay(message) {
+    if (this.queue.pending) {
+      this.next({ auto: true });
+      return;
+    }
+    this._showMessage(message);
+    this._setPlaying(false);
   }
 
   _setPlaying(playing) {
@@ -273,8 +289,7 @@ export class Player {
     audio.addEventListener("ended", () => this.next({ auto: true }));
     audio.addEventListener("error", () => {
       if (!audio.getAttribute("src")) return;
-      this._showMessage(`Can't play “${this._audioTrack ? this._audioTrack.title : "this track"}”.`);
-      this._setPlaying(false);
+      this._cannotPlay(`Can't play “${this._audioTrack ? this._audioTrack.title : "this track"}”.`);
     });
     for (const type of ["timeupdate", "durationchange", "loadedmetadata", "emptied"]) {
       audio.addEventListener(type, () => this._renderProgress());

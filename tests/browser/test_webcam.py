@@ -201,15 +201,18 @@ def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page
 
 
 # Stands in for YouTube's embed (served for https://www.youtube-nocookie.com/embed/...): it
-# answers the page's "listening" message as YouTube's player does, and the test makes it report
-# a state with report(n), as {"event":"onStateChange"} and {"event":"infoDelivery"} both.
+# answers the page's "listening" message as YouTube's player does, records the events the page
+# subscribes to, and the test makes it report a state with report(n), as
+# {"event":"onStateChange"} and {"event":"infoDelivery"} both.
 FAKE_YOUTUBE_EMBED = """<!doctype html><meta charset="utf-8"><title>fake embed</title>
 <script>
 window.heard = [];
+window.subscribed = new Set();
 window.addEventListener("message", (event) => {
   window.heard.push({ data: event.data, origin: event.origin });
   let message;
   try { message = JSON.parse(event.data); } catch { return; }
+  if (message.event === "command" && message.func === "addEventListener") window.subscribed.add(message.args[0]);
   if (message.event !== "listening" || window.report) return;
   const send = (data) => parent.postMessage(JSON.stringify({ ...data, id: message.id, channel: "widget" }), "*");
   window.report = (state) => {
@@ -254,6 +257,8 @@ def test_mood_change_waits_for_the_youtube_video_to_end(camera_page, server, art
     listening = json.loads(embed.evaluate("() => window.heard[0].data"))
     assert listening["event"] == "listening"
     assert embed.evaluate("() => window.heard[0].origin") == server
+    embed.wait_for_function("() => window.subscribed.size === 2", timeout=5_000)
+    assert sorted(embed.evaluate("() => [...window.subscribed]")) == ["onError", "onStateChange"]
     page.wait_for_selector("body[data-playing=true]")
 
     mood["now"] = "happy"

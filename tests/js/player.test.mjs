@@ -36,6 +36,26 @@ describe("Player: the end of a track", () => {
     assert.equal(audio.src, "/music/sad/1.wav");
     assert.equal(audio.paused, false, "the next track plays on its own");
   });
+
+  it("starts the queued playlist when the playing track can't be played", () => {
+    player.offerMood("happy", "match", HAPPY);
+    player.playIndex(0);
+    assert.equal(player.offerMood("sad", "match", SAD), "queued");
+    const audio = $("player-audio");
+    audio.dispatch("error"); // e.g. the file was deleted from music/
+    assert.equal(player.queue.current.title, "sad 1");
+    assert.equal(audio.src, "/music/sad/1.wav");
+    assert.equal(player.queue.upNext, null);
+  });
+
+  it("says so when a track can't be played with nothing queued", () => {
+    player.offerMood("happy", "match", HAPPY);
+    player.playIndex(0);
+    $("player-audio").dispatch("error");
+    assert.equal(player.queue.current.title, "happy 1", "stays on it: the user decides");
+    assert.equal(player.queue.playing, false);
+    assert.match($("player-message").textContent, /Can't play “happy 1”/);
+  });
 });
 
 describe("Player: accessibility", () => {
@@ -112,12 +132,16 @@ describe("Player: a YouTube embed reports its state", () => {
       `${YOUTUBE}/embed/happy_____1?autoplay=1&enablejsapi=1&origin=http%3A%2F%2Flocalhost%3A8000`);
     assert.deepEqual(posted(iframe), [], "nothing before it loads");
     iframe.dispatch("load");
-    assert.deepEqual(posted(iframe), [[{ event: "listening", id: 1, channel: "widget" }, YOUTUBE]]);
+    const listening = [{ event: "listening", id: 1, channel: "widget" }, YOUTUBE];
+    assert.deepEqual(posted(iframe), [listening]);
     mock.timers.tick(250);
-    assert.equal(posted(iframe).length, 2, "asked again until it answers");
+    assert.deepEqual(posted(iframe), [listening, listening], "asked again until it answers");
     report({ event: "onReady", info: null });
+    report(state(-1));
     mock.timers.tick(5000);
-    assert.equal(posted(iframe).length, 2, "not after it answered");
+    const subscribe = (event) => [{ event: "command", func: "addEventListener", args: [event], id: 1, channel: "widget" }, YOUTUBE];
+    assert.deepEqual(posted(iframe), [listening, listening, subscribe("onStateChange"), subscribe("onError")],
+      "subscribed once it answered, and not asked again");
   });
 
   it("plays the next track when the video ends, so a queued mood change takes over", () => {
@@ -170,7 +194,7 @@ describe("Player: a YouTube embed reports its state", () => {
     report(state(2));
     player.togglePlay();
     assert.equal(frame(), iframe, "the same player, not a restart");
-    assert.deepEqual(posted(iframe).at(-1), [{ event: "command", func: "playVideo", args: [] }, YOUTUBE]);
+    assert.deepEqual(posted(iframe).at(-1), [{ event: "command", func: "playVideo", args: [], id: 1, channel: "widget" }, YOUTUBE]);
     report(state(1));
     assert.equal(player.queue.playing, true);
     player.togglePlay(); // Pause, as before: the player goes
@@ -179,10 +203,21 @@ describe("Player: a YouTube embed reports its state", () => {
   });
 
   it("stops counting a video YouTube can't play as playing", () => {
-    playingWithSadQueued();
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
     report({ event: "onError", info: 150 });
     assert.equal(player.queue.playing, false);
+    assert.equal(player.queue.current.title, "happy video 1");
     assert.match($("player-message").textContent, /YouTube can't play “happy video 1”/);
+  });
+
+  it("hands over to the queued playlist when YouTube can't play the video", () => {
+    playingWithSadQueued();
+    report({ event: "onError", info: 150 });
+    assert.equal(player.queue.list.mood, "sad");
+    assert.equal(player.queue.current.title, "sad video 1");
+    assert.match(frame().src, /\/embed\/sad_______1\?/);
+    assert.equal($("player-message").textContent, "");
   });
 
   it("ignores messages from another origin or window, from an earlier player, and anything not YouTube's JSON", () => {
