@@ -422,6 +422,18 @@ def test_a_split_that_holds_out_no_image_stops_before_training(tmp_path):
     assert "Traceback" not in result.stderr and "phase" not in result.stdout
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_too_few_images_to_split_asks_for_more_not_an_impossible_fraction(count):
+    """With 1 or 2 images no allowed --val-fraction (below 0.5) holds one out."""
+    from training.train import check_split
+
+    files = {"happy": [f"{i}.png" for i in range(count)]}
+    with pytest.raises(DataError, match=r"add images: at least 3 are needed") as refused:
+        check_split(files, 0.15)
+    assert "--val-fraction 0." not in str(refused.value).split(";")[1]
+    check_split({"happy": ["a.png", "b.png", "c.png"]}, 0.34)  # one held out: accepted
+
+
 def test_a_run_that_stopped_before_its_first_epoch_can_start_again(tmp_path):
     """A run refused on its data or options after recording them left only options.json: a
     fresh run in the same folder, with other options, starts instead of being refused as an

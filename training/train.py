@@ -341,8 +341,10 @@ def check_split(files, val_fraction):
     count = sum(len(paths) for paths in files.values())
     if int(val_fraction * count) == 0:  # Keras's count of validation images
         enough = (1000 // count + 1) / 1000  # the first three-decimal fraction above 1/count
+        hint = (f"--val-fraction {enough} would hold out one" if enough < 0.5  # the option's limit
+                else "add images: at least 3 are needed, one to validate on")
         raise DataError(f"{count} images: --val-fraction {val_fraction} holds out none of them "
-                        f"for validation; --val-fraction {enough} would hold out one")
+                        f"for validation; {hint}")
 
 
 def split_folder(folder, input_size, val_fraction, split_seed):
