@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-# The URL path the media blueprint serves files under; playlists link to it.
 log = logging.getLogger(__name__)
 
+# The URL path the media blueprint serves files under; playlists link to it.
 MUSIC_URL_PATH = "/music"
 LIFT_FOLDER = "lift"
 
