@@ -314,6 +314,40 @@ def test_the_bundle_records_the_arguments_parsed(tmp_path):
     assert record["command"] == "python -m training.train " + " ".join(argv)
 
 
+# Runs training/train.py as a notebook kernel would: its `# %%` cells one after another in one
+# namespace, with the Setup cell's NOTEBOOK_ARGS edited as the docs say, and a kernel's argv.
+NOTEBOOK_RUNNER = """
+import json, re, sys, types
+from pathlib import Path
+sys.modules["ipykernel"] = types.ModuleType("ipykernel")
+sys.argv = ["ipykernel_launcher.py", "-f", "kernel-1234.json"]
+cells = re.split(r"^# %%.*$", Path("training/train.py").read_text(), flags=re.M)
+setup = "NOTEBOOK_ARGS = " + sys.stdin.read()
+edited = [re.subn(r"^NOTEBOOK_ARGS = \\[.*?^\\]$", lambda _: setup, cell, flags=re.M | re.S)
+          for cell in cells]
+assert sum(count for _, count in edited) == 1, "NOTEBOOK_ARGS not found in one cell"
+namespace = {"__name__": "__main__"}
+for cell, _ in edited:
+    exec(compile(cell, "training/train.py (a cell)", "exec"), namespace)
+print("cells run:", len(cells))
+"""
+
+
+def test_the_script_runs_cell_by_cell_as_a_notebook(tmp_path):
+    write_faces(tmp_path / "data" / "train", per_class=4)
+    out = tmp_path / "notebook.keras"
+    notebook_args = ["--data", str(tmp_path / "data"), *SMALL, "--epochs", "1", "--out", str(out),
+                     "--run-dir", str(tmp_path / "run")]
+    result = subprocess.run([sys.executable, "-c", NOTEBOOK_RUNNER], cwd=ROOT, input=json.dumps(notebook_args),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "cells run: 12" in result.stdout  # the 11 cells and the text before the first
+    assert re.search(r"^\[train \d\d:\d\d:\d\d\] wrote ", result.stdout, flags=re.M), result.stdout
+    metadata = read_metadata(out)
+    assert metadata["training"]["command"] == "python -m training.train " + " ".join(notebook_args)
+    assert metadata["training"]["epochs"] == {"head": 1, "fine_tune": 1}
+
+
 def test_resumed_run_records_the_wall_time_of_both_sessions(trained):
     metadata = json.loads(trained["out"].with_suffix(".json").read_text())
     assert trained["first_wall_time"] > 0

@@ -234,7 +234,8 @@ def running_in_notebook():
 
 def log(message):
     """A progress line tagged with the running command (train, ensemble) and the time."""
-    print(f"[{Path(sys.argv[0]).stem} {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    command = "train" if running_in_notebook() else Path(sys.argv[0]).stem  # not the kernel's name
+    print(f"[{command} {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def choose_precision(requested):
