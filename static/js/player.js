@@ -233,7 +233,7 @@ export class Player {
     if (!data) return;
     if (!embed.heard) {
       embed.heard = true;
-      for (const event of YT_EVENTS) this._postToEmbed(embed, { event: "command", func: "addEventListener", args: [event] });
+      for (const name of YT_EVENTS) this._postToEmbed(embed, { event: "command", func: "addEventListener", args: [name] });
     }
     if (data.event === "onError") {
       embed.failed = true; // e.g. the owner does not allow embedding: nothing plays
@@ -252,7 +252,7 @@ export class Player {
 
   /** The current track can't play: a queued mood's playlist takes over, as at a track's end; else say so. */
   _cannotPlay(message) {
-    if (this.queue.pending) {
+    if (this.queue.upNext) {
       this.next({ auto: true });
       return;
     }
