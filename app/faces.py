@@ -7,6 +7,7 @@ reports truncated files instead of returning half an image.
 """
 
 import io
+import math
 import threading
 from dataclasses import dataclass
 
@@ -27,10 +28,13 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
 # forehead); widening the box by this much per side frames faces the same way.
 CROP_MARGIN = 0.08
-# Detection runs on a copy no wider than this: faces at webcam distance are
-# still large enough, and detection time falls with the pixel count.
-DETECT_MAX_WIDTH = 320
-MIN_FACE_FRACTION = 0.08  # of the shorter side of the detection image
+# Detection scans a copy 320 px wide (a 640x480 camera frame at half size: the cascade's
+# 24-px window then finds faces from 48 px up, quickly). A bigger photo gets a finer copy,
+# up to half size and 640x480 worth of pixels, so that its faces are found from 5 % of its
+# height up (a group photo) at no more than four frames' worth of scanning.
+CASCADE_WINDOW = 24  # haarcascade_frontalface_default's own size: the smallest face it sees
+DETECT_WIDTH = 320
+DETECT_MAX_PIXELS = 640 * 480
 
 
 class ImageRejected(Rejected):
@@ -141,15 +145,20 @@ class FaceDetector:
         """Faces in a grey or RGB uint8 image, largest first, in the image's own pixel coordinates."""
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         height, width = grey.shape[:2]
-        scale = min(1.0, DETECT_MAX_WIDTH / width)
+        scale = detection_scale(width, height)
         # At least one pixel high, even for a panorama thousands of pixels wide.
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = grey if scale == 1.0 else cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-        min_side = max(20, int(min(small.shape[:2]) * MIN_FACE_FRACTION))
         found = self._cascade().detectMultiScale(
-            small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+            small, scaleFactor=1.1, minNeighbors=5, minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
         boxes = [FaceBox(*(int(round(v / scale)) for v in box)) for box in found]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def detection_scale(width, height):
+    """How much detect() shrinks an image of this size before scanning it (1.0: not at all)."""
+    finer = min(0.5, math.sqrt(DETECT_MAX_PIXELS / (width * height)))
+    return min(1.0, max(DETECT_WIDTH / width, finer))
 
 
 def crop_face(image, box, size, margin=CROP_MARGIN):

@@ -28,7 +28,7 @@ through three pipelines, in this order, in one run:
       prints a WARNING.
   (a') with --variants: (a) again with a bench-only prototype of an app change (the app is
       not modified; the prototype wraps or subclasses its objects): `minface15` (Haar minSize
-      15 % of the frame's shorter side instead of 8 %), `sf12` (scaleFactor 1.2); combine with
+      15 % of the frame's shorter side instead of the cascade's 24-px window), `sf12` (scaleFactor 1.2); combine with
       "+", e.g. minface15+sf12. Reported with the share of frames whose top emotion
       matches (a) and the largest probability difference.
 
@@ -495,7 +495,7 @@ def run_ours(analyzer, frames, warmup, flops_per_face, profile=False):
 # They wrap or subclass the app's objects; the app itself is untouched.
 
 VARIANTS = {
-    "minface15": "detect with minSize 15 % of the frame's shorter side (app: 8 %)",
+    "minface15": "detect with minSize 15 % of the frame's shorter side (app: the 24-px window)",
     "sf12": "detect with scaleFactor 1.2 (app: 1.1)",
 }
 

@@ -38,6 +38,24 @@ def two_faces():
     return canvas
 
 
+def group_photo(columns=3, rows=2):
+    """Astronauts side by side on a 1600×1100-size canvas, each face about 100 px: 9 % of the
+    photo's height, a group photo's proportions."""
+    canvas = np.full((rows * 550, columns * 533, 3), 200, np.uint8)
+    for row in range(rows):
+        for column in range(columns):
+            canvas[row * 550:row * 550 + 512, column * 533:column * 533 + 512] = astronaut()
+    return canvas
+
+
+def phone_photo():
+    """The astronaut filling part of a 4032×3024 phone photo: her face about 265 px."""
+    person = cv2.resize(astronaut(), (1380, 1380), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((3024, 4032, 3), 200, np.uint8)
+    canvas[800:2180, 1500:2880] = person
+    return canvas
+
+
 def no_face(width=640, height=480):
     """A smooth colour gradient: nothing a face detector should fire on."""
     x = np.linspace(0, 255, width, dtype=np.float32)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.emotions import LABELS
 from app.faces import decode_image
-from tests.images import astronaut, encode, no_face, two_faces, video_frames
+from tests.images import astronaut, encode, group_photo, no_face, phone_photo, two_faces, video_frames
 
 
 def post_image(client, data, filename="frame.jpg", content_type="image/jpeg"):
@@ -88,6 +88,18 @@ def test_every_face_is_classified_largest_first(client):
     for face in body["faces"]:
         assert_face_result(face)
     assert body["emotion"] == body["faces"][0]["emotion"]
+
+
+@pytest.mark.parametrize("photo, faces", [(group_photo, 6), (phone_photo, 1)])
+def test_faces_in_large_photos_are_found(client, photo, faces):
+    """The webcam's 640×480 frames are scanned at half size; a photo a phone takes, or a group
+    photo, is scanned finer, or its faces (under 10 % of its height) went unseen."""
+    pixels = photo()
+    body = post_image(client, encode(pixels)).get_json()
+    assert len(body["faces"]) == faces
+    height = pixels.shape[0]
+    for face in body["faces"]:
+        assert 0.08 * height <= face["box"][3] <= 0.1 * height  # the faces, not something else
 
 
 def test_only_the_largest_faces_are_classified(make_app, monkeypatch):
