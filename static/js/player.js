@@ -26,6 +26,9 @@ const YT_EVENTS = ["onStateChange", "onError"];
 // The embed ignores "listening" until its own script is ready, so it is repeated until the frame answers.
 const LISTEN_EVERY_MS = 250;
 const LISTEN_TRIES = 40;
+// A YouTube frame still silent this long after it was added (YouTube unreachable or blocked)
+// cannot play, though the page would otherwise count it as playing forever.
+const ANSWER_WITHIN_MS = 15000;
 
 export class Player {
   constructor({ queue = new PlayQueue() } = {}) {
@@ -183,8 +186,12 @@ export class Player {
     this._embedCount += 1;
     const embed = {
       frame, kind: playback.kind, id: this._embedCount, state: null, failed: false, heard: false, tries: 0, timer: null,
+      deadline: null,
     };
-    if (playback.kind === "youtube") frame.addEventListener("load", () => this._listenTo(embed));
+    if (playback.kind === "youtube") {
+      frame.addEventListener("load", () => this._listenTo(embed));
+      embed.deadline = setTimeout(() => this._onEmbedSilent(embed), ANSWER_WITHIN_MS);
+    }
     this.el.embed.replaceChildren(frame);
     this.el.embed.hidden = false;
     this._embedTrack = track;
@@ -194,6 +201,7 @@ export class Player {
   _stopEmbed() {
     if (!this._embedTrack) return;
     clearInterval(this._embed.timer);
+    clearTimeout(this._embed.deadline);
     this.el.embed.replaceChildren();
     this.el.embed.hidden = true;
     this._embedTrack = null;
@@ -216,6 +224,12 @@ export class Player {
     };
     listen();
     embed.timer = setInterval(listen, LISTEN_EVERY_MS);
+  }
+
+  _onEmbedSilent(embed) {
+    if (this._embed !== embed || embed.heard) return;
+    embed.failed = true;
+    this._cannotPlay(`YouTube did not answer for “${this._embedTrack.title}”: check the connection, or use Open ↗.`);
   }
 
   _postToEmbed(embed, message) {

@@ -104,7 +104,7 @@ describe("Player: accessibility", () => {
 });
 
 describe("Player: a YouTube embed reports its state", () => {
-  beforeEach(() => mock.timers.enable({ apis: ["setInterval"] }));
+  beforeEach(() => mock.timers.enable({ apis: ["setInterval", "setTimeout"] }));
   afterEach(() => mock.timers.reset());
 
   /** The iframe on the page now. */
@@ -209,6 +209,27 @@ describe("Player: a YouTube embed reports its state", () => {
     assert.equal(player.queue.playing, false);
     assert.equal(player.queue.current.title, "happy video 1");
     assert.match($("player-message").textContent, /YouTube can't play “happy video 1”/);
+  });
+
+  it("gives up on a frame that never answers (YouTube unreachable): not playing, and says so", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    frame().dispatch("load");
+    mock.timers.tick(14_000);
+    assert.equal(player.queue.playing, true, "still waiting for it");
+    mock.timers.tick(1_000);
+    assert.equal(player.queue.playing, false);
+    assert.match($("player-message").textContent, /YouTube did not answer for “happy video 1”/);
+  });
+
+  it("does not give up on a frame that answered", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    frame().dispatch("load");
+    report(state(1));
+    mock.timers.tick(60_000);
+    assert.equal(player.queue.playing, true);
+    assert.equal($("player-message").textContent, "");
   });
 
   it("hands over to the queued playlist when YouTube can't play the video", () => {
