@@ -18,6 +18,8 @@ Sized for a TensorFlow model on a 2-core machine:
 import itertools
 import os
 
+from gunicorn.glogging import Logger, SafeAtoms
+
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -52,6 +54,26 @@ os.environ.setdefault("MODEL_LOADING", "background")  # /healthz answers 503 unt
 # request bodies, so frames never reach a log.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s bytes %(M)sms'
+
+
+class PrintableAtoms(SafeAtoms):
+    """A request's log fields with control characters escaped: gunicorn logs the decoded path,
+    so /api/x%0d%0a... would otherwise write a forged line of its own into the log."""
+
+    def __init__(self, atoms):
+        super().__init__({key: printable(value) if isinstance(value, str) else value
+                          for key, value in atoms.items()})
+
+
+def printable(text):
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class EscapingLogger(Logger):
+    atoms_wrapper_class = PrintableAtoms
+
+
+logger_class = EscapingLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 

@@ -1,5 +1,5 @@
 """The shipped gunicorn configuration under failure: a crashed worker is replaced while
-the other keeps serving."""
+the other keeps serving, and a hostile request path cannot forge log lines."""
 
 import http.client
 import os
@@ -62,3 +62,21 @@ def test_a_killed_worker_is_replaced_and_service_continues(server):
         time.sleep(0.5)
     assert len(current) == 2 and workers[0] not in current, "the master did not replace the worker"
     assert server.process.poll() is None
+
+
+def test_a_request_path_cannot_forge_a_line_in_the_access_log(server):
+    """gunicorn logs the decoded path: CR, LF and NUL in it are written escaped, on its own line."""
+    wait_until_every_worker_is_ready(server)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        conn.request("GET", "/api/x%0d%0a2026-12-03%2015:00:00,000%20ERROR%20moodtunes:%20forged%00")
+        assert conn.getresponse().status == 404
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 10
+    while "forged" not in (log := server.log_path.read_text(errors="replace")):
+        assert time.monotonic() < deadline, "the request was not logged"
+        time.sleep(0.1)
+    assert not any(line.startswith("2026-12-03 15:00:00,000") for line in log.splitlines())
+    assert "\x00" not in log
+    assert r"/api/x\r\n2026-12-03 15:00:00,000 ERROR moodtunes: forged\x00" in log
