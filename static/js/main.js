@@ -65,11 +65,16 @@ function setCameraState(state, message = CAMERA_MESSAGES[state]) {
   status.textContent = message;
   status.classList.toggle("is-problem", FALLBACK_STATES.has(state));
   const live = state === "live";
-  // Start stays clickable while live (a no-op then), so it never vanishes under a pointer or a test.
-  $("start-camera").disabled = state === "starting";
-  $("start-camera").classList.toggle("is-live", live);
-  $("start-camera").textContent = live ? "Camera on" : "Start camera";
-  $("stop-camera").hidden = !live;
+  const start = $("start-camera");
+  const stop = $("stop-camera");
+  // Start is never disabled or hidden, so it never vanishes under a pointer or drops the
+  // keyboard's focus: while starting it is marked inert, while live it reads "Camera on"
+  // (a click is a no-op in both).
+  start.setAttribute("aria-disabled", String(state === "starting"));
+  start.classList.toggle("is-live", live);
+  start.textContent = live ? "Camera on" : "Start camera";
+  if (!live && document.activeElement === stop) start.focus(); // Stop is about to be hidden
+  stop.hidden = !live;
   stage.classList.toggle("is-live", live);
   $("upload-card").classList.toggle("is-suggested", FALLBACK_STATES.has(state));
 }

@@ -105,6 +105,22 @@ def test_shown_expression_does_not_flicker(wavering_page, server):
     assert errors == []
 
 
+def test_camera_buttons_keep_the_keyboard_focus(camera_page, server):
+    """Stop hides itself and Start turns inert while the camera starts: focus must not fall
+    back to the page, or a keyboard user's next Tab starts from nowhere visible."""
+    page, errors = camera_page
+    start_camera(page, server)
+    focused = "() => document.activeElement && document.activeElement.id"
+    page.focus("#stop-camera")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-camera=idle]", timeout=5_000)
+    assert page.evaluate(focused) == "start-camera"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-camera=live]", timeout=10_000)
+    assert page.evaluate(focused) == "start-camera"
+    assert errors == []
+
+
 def test_local_track_plays_in_the_page(camera_page, server, artifacts):
     page, errors = camera_page
     start_camera(page, server)
