@@ -140,6 +140,12 @@ function showLiveError(error) {
   const status = $("camera-status");
   status.textContent = `${error instanceof ApiError ? error.message : "Something went wrong reading the frame."} Retrying…`;
   status.classList.add("is-problem");
+  // A frame that could not be read counts as one without a face: the last reading fades out
+  // instead of staying on screen, as if live, while the server is unreachable.
+  overlay.replaceChildren();
+  const reading = smoother.update(null, performance.now());
+  renderReading(reading);
+  renderMoodLine(reading);
 }
 
 function renderMoodLine(reading) {

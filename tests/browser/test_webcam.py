@@ -121,6 +121,18 @@ def test_camera_buttons_keep_the_keyboard_focus(camera_page, server):
     assert errors == []
 
 
+def test_an_unreachable_server_does_not_leave_the_last_reading_on_screen(camera_page, server):
+    page, errors = camera_page
+    start_camera(page, server)
+    page.wait_for_function(FACE_BOX_DRAWN, timeout=30_000)
+    page.route("**/api/predict", lambda route: route.abort())  # the server is gone
+    page.wait_for_function(
+        "() => /no face/i.test(document.querySelector('#expression').innerText)"
+        " && !document.querySelector('#overlay').children.length", timeout=10_000)
+    assert "retrying" in page.inner_text("#camera-status").lower()
+    assert [error for error in errors if "Failed to load resource" not in error] == []  # aborted on purpose
+
+
 def test_local_track_plays_in_the_page(camera_page, server, artifacts):
     page, errors = camera_page
     start_camera(page, server)
