@@ -47,6 +47,7 @@ BAD_FILES = {
     "empty.jpeg": lambda: b"",
     "grey.bmp": lambda: encode(face(), "BMP"),
     "colour.gif": lambda: encode(np.dstack([face()] * 3), "GIF"),
+    "._grey0.jpg": lambda: b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ",  # AppleDouble
 }
 
 
@@ -74,6 +75,18 @@ def test_every_undecodable_file_is_named_in_one_error(tmp_path):
         assert f"sad/{name} (" in message
     assert "{{function_node" not in message and "[Op:" not in message  # TF's noise trimmed
     assert "grey.bmp (BMP and GIF are not read in grey: convert it to PNG)" in message
+    assert "._grey0.jpg (a macOS metadata file, not a photo: delete it)" in message
+
+
+@pytest.mark.parametrize("name, fmt", [("photo.webp", "WEBP"), ("photo.TIFF", "TIFF"), ("photo.heic", None)])
+def test_photos_the_loader_skips_are_named_not_left_out_unseen(tmp_path, name, fmt):
+    write_good_faces(tmp_path)
+    (tmp_path / "sad" / name).write_bytes(encode(face(), fmt) if fmt else b"\x00\x00\x00\x18ftypheic")
+    dataset = image_folder_dataset(tmp_path, (32, 32), 1, batch_size=64, shuffle=False)
+    assert sum(len(labels) for _, labels in dataset) == 16, "the loader reads the other 16, not this"
+    with pytest.raises(DataError, match=rf"sad/{name} \(WebP, TIFF, HEIC and AVIF are not read: "
+                                        r"convert it to JPEG or PNG\)"):
+        scan_folder(tmp_path)
 
 
 def test_what_passes_the_scan_loads(tmp_path):

@@ -17,6 +17,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # keras.utils.image_dataset_from_directory also lists these, but decodes them only in
 # colour: in grey they would fail mid-epoch, so the scan refuses them by name.
 COLOUR_ONLY_EXTENSIONS = (".bmp", ".gif")
+# Photo formats the loader does not list at all: refused by name rather than skipped unseen.
+UNREAD_EXTENSIONS = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 SHOW_AT_MOST = 10
 # TensorFlow's error text around the reason: "{{function_node …}} reason [Op:DecodeImage] …"
 _TF_MESSAGE_NOISE = re.compile(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", re.DOTALL)
@@ -63,8 +65,8 @@ def _has_suffix(path, suffixes):
 
 def _listed_files(folder):
     """Every file of `folder` (sub-folders too) the loader would read."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and _has_suffix(p, IMAGE_EXTENSIONS + COLOUR_ONLY_EXTENSIONS))
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and _has_suffix(p, IMAGE_EXTENSIONS + COLOUR_ONLY_EXTENSIONS + UNREAD_EXTENSIONS))
 
 
 def _check_decodable(paths):
@@ -80,11 +82,16 @@ def _check_decodable(paths):
         if _has_suffix(path, COLOUR_ONLY_EXTENSIONS):
             broken.append(f"{path} (BMP and GIF are not read in grey: convert it to PNG)")
             continue
+        if _has_suffix(path, UNREAD_EXTENSIONS):
+            broken.append(f"{path} (WebP, TIFF, HEIC and AVIF are not read: convert it to JPEG or PNG)")
+            continue
         try:
             tf.io.decode_image(tf.io.read_file(str(path)), channels=1, expand_animations=False)
         except tf.errors.OpError as exc:
             reason = _TF_MESSAGE_NOISE.sub("", exc.message).strip()
-            if reason.startswith("Unknown image file format"):  # TF's list of its own formats
+            if path.name.startswith("._"):  # what macOS leaves beside files copied to other disks
+                reason = "a macOS metadata file, not a photo: delete it"
+            elif reason.startswith("Unknown image file format"):  # TF's list of its own formats
                 reason = "not a JPEG or PNG image"
             broken.append(f"{path} ({reason})")
     if broken:
