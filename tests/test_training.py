@@ -795,3 +795,15 @@ def test_loader_reports_what_is_wrong(tmp_path, damage, message):
 def test_loader_reports_a_missing_folder(tmp_path):
     with pytest.raises(DataError, match="not found"):
         scan_folder(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("cli, options", [("training.train", SMALL),
+                                          ("training.ensemble", ["--models", "m.keras"])])
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, cli, options):
+    """Found only when the bundle was written, it cost the whole run, and gave a traceback."""
+    (tmp_path / "a_file").write_text("not a folder")
+    out = tmp_path / "a_file" / "mine.keras"
+    result = run(cli, "--data", str(tmp_path), *options, "--out", str(out))
+    assert result.returncode == 2
+    assert f"--out: cannot write in {out.parent}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -79,3 +79,9 @@ def test_a_missing_class_folder_is_a_clear_error(folders):
     (folders / "test" / "angry" / "1.png").unlink()
     with pytest.raises(SystemExit, match=r"^error: .*test: no images in angry"):
         run("--train", folders / "train", "--test", folders / "test", "--out", folders / "unseen")
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_clear_error(folders):
+    (folders / "a_file").write_text("not a folder")
+    with pytest.raises(SystemExit, match=r"^error: --out: cannot write in .*a_file/unseen: "):
+        run("--train", folders / "train", "--test", folders / "test", "--out", folders / "a_file" / "unseen")

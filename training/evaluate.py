@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from app.config import DEFAULTS
 from app.emotions import LABELS
 from training.dataset import DataError, image_folder_dataset, scan_folder, unreadable_images
 from training.metrics import classification_report
+from training.output import writable_folder
 
 BATCH_SIZE = 256
 
@@ -174,9 +174,7 @@ def report_folder_errors():
 def prepare_report_folder(folder):
     """Make --report's folder, and try a file in it, before the evaluation that would be lost."""
     with report_folder_errors():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        writable_folder(folder)
 
 
 def write_report(report, folder):

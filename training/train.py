@@ -57,6 +57,7 @@ from app.bundle import INPUT_SIDES, BundleError, read_metadata, write_bundle
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
+from training.output import writable_folder
 from training.resume import (
     EarlyStoppingFired,
     ResumableEarlyStopping,
@@ -170,6 +171,10 @@ def check_bundle_and_split_options(parser, args):
         parser.error("--out must end in .keras")
     if not 0 < args.val_fraction < 0.5:
         parser.error("--val-fraction must be between 0 and 0.5")
+    try:  # now, not after hours of training
+        writable_folder(args.out.parent)
+    except OSError as exc:
+        parser.error(f"--out: cannot write in {args.out.parent}: {exc}")
 
 
 def check_training_options(parser, args):
@@ -282,7 +287,10 @@ def prepare_run_dir(args):
         )
     if resume and not run_dir.exists():
         raise SystemExit(f"error: --resume: no run to continue in {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        writable_folder(run_dir)
+    except OSError as exc:
+        raise SystemExit(f"error: --run-dir: cannot write in {run_dir}: {exc}") from None
     record_or_check_options(run_dir, run_options(args), resume)
 
 

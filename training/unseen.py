@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from training.dataset import DataError, scan_folder
+from training.output import writable_folder
 
 
 def parse_args(argv=None):
@@ -60,6 +61,10 @@ def link_folder(files, root, out):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        writable_folder(args.out)
+    except OSError as exc:
+        raise SystemExit(f"error: --out: cannot write in {args.out}: {exc}") from None
     try:
         train_files, test_files = scan_folder(args.train), scan_folder(args.test)
         unseen, left_out = unseen_test_images(train_files, test_files)

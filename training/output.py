@@ -1,0 +1,14 @@
+"""Output folders, checked before the work starts: one that cannot be written would otherwise
+lose a whole training run, or an evaluation, at its very end."""
+
+import tempfile
+from pathlib import Path
+
+
+def writable_folder(folder):
+    """Makes `folder` if needed and tries a file in it; raises OSError when either fails."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+    return folder
