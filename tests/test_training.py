@@ -4,6 +4,7 @@ import csv
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -806,4 +807,39 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, cli, options):
     result = run(cli, "--data", str(tmp_path), *options, "--out", str(out))
     assert result.returncode == 2
     assert f"--out: cannot write in {out.parent}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_says_how_to_go_on(tmp_path, signum):
+    """Ctrl-C (SIGINT) or `kill` (SIGTERM) mid-run: one line naming --resume, no traceback."""
+    write_faces(tmp_path / "data" / "train", per_class=4)
+    command = [sys.executable, "-m", "training.train", "--data", str(tmp_path / "data"), *SMALL,
+               "--epochs", "200", "--patience", "0", "--out", str(tmp_path / "m.keras"),
+               "--run-dir", str(tmp_path / "run")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        for line in process.stdout:  # until two fine-tuning epochs have been checkpointed
+            if line.startswith("Epoch 3/"):
+                break
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert "interrupted: run the same command with --resume to continue" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_weights_file_that_is_not_vgg16s_is_a_clear_error(tmp_path):
+    write_faces(tmp_path / "data" / "train", per_class=4)
+    junk = tmp_path / "junk.weights.h5"
+    junk.write_bytes(b"not an HDF5 file")
+    options = [option for option in SMALL if option not in ("--weights", "none")]
+    result = run("training.train", "--data", str(tmp_path / "data"), *options, "--weights", str(junk),
+                 "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert f"error: --weights {junk}: cannot load it as VGG16's ImageNet weights" in result.stderr
     assert "Traceback" not in result.stderr

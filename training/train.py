@@ -40,6 +40,7 @@ the last finished epoch, and refuses to if an option that shapes the run changed
 import argparse
 import itertools
 import math
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -278,6 +279,23 @@ def holds_a_run(run_dir):
     return run_dir.exists() and any(path.name != "options.json" for path in run_dir.iterdir())
 
 
+def stop_with_a_note_when_interrupted(run_dir):
+    """Ctrl-C, or a SIGTERM (`kill`, a job scheduler), ends the run with a line saying how to go
+    on instead of a traceback (or, for SIGTERM, silence). Every finished epoch is checkpointed."""
+    def on_terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    def on_uncaught(kind, value, traceback):
+        if not issubclass(kind, KeyboardInterrupt):
+            return sys.__excepthook__(kind, value, traceback)
+        how = (f"run the same command with --resume to continue after its last finished epoch"
+               if holds_a_run(run_dir) else "no epoch had finished: run the same command again")
+        print(f"\ninterrupted: {how}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    sys.excepthook = on_uncaught
+
+
 def prepare_run_dir(args):
     run_dir, resume = args.run_dir, args.resume
     if holds_a_run(run_dir) and not resume:
@@ -296,6 +314,8 @@ def prepare_run_dir(args):
 
 if __name__ == "__main__":
     args = parse_args(NOTEBOOK_ARGS if running_in_notebook() else None)
+    if not running_in_notebook():  # a kernel reports an interrupted cell itself
+        stop_with_a_note_when_interrupted(args.run_dir)
     prepare_run_dir(args)
     clock = RunClock(args.run_dir)
 
@@ -505,10 +525,14 @@ if __name__ == "__main__":
         model, base = make_model(args.img_size, args.net_size, weights, len(LABELS), args.dropout,
                                  args.sam)
     except Exception as exc:  # Keras reports a failed download as a bare Exception
-        if weights != "imagenet" or "URL fetch failure" not in str(exc):
+        if weights == "imagenet" and "URL fetch failure" in str(exc):
+            raise SystemExit(f"error: --weights imagenet: cannot download VGG16's weights ({exc}). "
+                             "Offline? Pass a local copy: --weights PATH.weights.h5") from None
+        if weights in (None, "imagenet"):
             raise
-        raise SystemExit(f"error: --weights imagenet: cannot download VGG16's weights ({exc}). "
-                         "Offline? Pass a local copy: --weights PATH.weights.h5") from None
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise SystemExit(f"error: --weights {weights}: cannot load it as VGG16's ImageNet weights "
+                         f"without the top layers (a Keras .weights.h5 file): {reason}") from None
     if args.init_from:
         load_bundle_weights(model, args.init_from)
         members = member_count(args.init_metadata)
