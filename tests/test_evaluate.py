@@ -51,6 +51,7 @@ def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_pa
     assert {"n", "accuracy", "macro_f1", "per_class", "confusion", "labels"} <= set(report)
     assert report["labels"] == list(LABELS) and report["detect"] is True
     assert report["n"] == 4 and report["no_face"] == 1  # the landscape is left out of the metrics
+    assert f"no face found in 1 photo(s), left out: {tmp_path / 'photos' / 'sad' / 'landscape.png'}" in result.stderr
     assert list(report["per_class"]) == list(LABELS)
     for row in report["per_class"].values():
         assert set(row) == {"precision", "recall", "f1", "support"} and row["support"] == 1

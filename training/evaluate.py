@@ -23,7 +23,7 @@ import numpy as np
 
 from app.config import DEFAULTS
 from app.emotions import LABELS
-from training.dataset import DataError, image_folder_dataset, scan_folder, unreadable_images
+from training.dataset import SHOW_AT_MOST, DataError, image_folder_dataset, scan_folder, unreadable_images
 from training.metrics import classification_report
 from training.output import writable_folder
 
@@ -77,7 +77,7 @@ def predict_with_detection(model, files):
     from app.faces import FaceDetector, ImageRejected
 
     analyzer = FrameAnalyzer(FaceDetector(), model, DEFAULTS["MAX_IMAGE_PIXELS"])
-    y_true, y_pred, no_face, rejected = [], [], 0, []
+    y_true, y_pred, no_face, rejected = [], [], [], []
     for index, (label, path) in enumerate(files, start=1):
         try:
             result = analyzer.analyze(path.read_bytes())
@@ -85,7 +85,7 @@ def predict_with_detection(model, files):
             rejected.append(f"{path} ({exc.message})")
             continue
         if result["emotion"] is None:
-            no_face += 1
+            no_face.append(path)
         else:
             y_true.append(LABELS.index(label))
             y_pred.append(LABELS.index(result["emotion"]))
@@ -95,7 +95,11 @@ def predict_with_detection(model, files):
         raise unreadable_images(rejected)
     if not y_true:
         raise DataError("no face found in any photo")
-    return np.array(y_true), np.array(y_pred), no_face
+    if no_face:
+        more = f" … and {len(no_face) - SHOW_AT_MOST} more" if len(no_face) > SHOW_AT_MOST else ""
+        progress(f"no face found in {len(no_face)} photo(s), left out: "
+                 + ", ".join(str(path) for path in no_face[:SHOW_AT_MOST]) + more)
+    return np.array(y_true), np.array(y_pred), len(no_face)
 
 
 def plot_confusion(report, out_path):
