@@ -29,7 +29,7 @@ class EmotionModel:
         """
         model_path = Path(model_path)
         metadata = metadata or read_metadata(model_path)
-        keras_model = _read_keras_model(model_path)
+        keras_model = read_keras_model(model_path)
         try:
             _check_shapes(keras_model, metadata, model_path)
             model = cls(keras_model, metadata, model_path.stem)
@@ -50,7 +50,9 @@ class EmotionModel:
         return self._infer(crops.astype(np.float32)).numpy()
 
 
-def _read_keras_model(model_path):
+def read_keras_model(model_path):
+    """The Keras model in a .keras file; a BundleError, saying what is wrong, if it cannot be read."""
+    model_path = Path(model_path)
     try:
         load_tensorflow()
         import keras

@@ -107,6 +107,18 @@ def test_a_missing_data_folder_is_a_clear_error(member, tmp_path):
         run_ensemble([member], tmp_path / "nowhere", tmp_path / "ensemble.keras")
 
 
+def test_a_member_that_is_not_a_keras_archive_is_a_clear_error(member, data, tmp_path):
+    """Keras itself says "File not found" of an existing file that is not a .keras archive."""
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip archive")
+    metadata = read_metadata(member)
+    metadata.pop("sha256", None)  # as a bundle written by hand, or before hashes, has none
+    metadata_path(broken).write_text(json.dumps(metadata))
+    with pytest.raises(SystemExit, match=r"^error: cannot load .*broken\.keras: the file exists but "
+                                         r"is not a readable \.keras archive"):
+        run_ensemble([broken], data, tmp_path / "ensemble.keras")
+
+
 def test_a_broken_image_in_data_is_named(member, tmp_path):
     for label in LABELS:
         (tmp_path / "train" / label).mkdir(parents=True)

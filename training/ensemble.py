@@ -37,6 +37,7 @@ import numpy as np
 from keras import layers
 
 from app.bundle import BundleError, read_metadata, write_bundle
+from app.emotion_model import read_keras_model
 from app.emotions import LABELS
 from training.class_bias import cross_fitted_gain, fit_class_bias
 from training.dataset import DataError, scan_folder
@@ -99,7 +100,7 @@ def load_bundles(paths):
 
 def load_bundle(path):
     metadata = read_metadata(path)
-    model = keras.saving.load_model(path, compile=False)
+    model = read_keras_model(path)
     networks = networks_in(model)
     records = network_records(metadata.get("training", {}))
     if len(records) != len(networks):

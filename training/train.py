@@ -55,6 +55,7 @@ import numpy as np
 from keras import layers
 
 from app.bundle import INPUT_SIDES, BundleError, read_metadata, write_bundle
+from app.emotion_model import read_keras_model
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
@@ -502,8 +503,8 @@ def load_bundle_weights(model, path):
     """Copy a bundle's network's weights into `model` (any --net-size: the head pools); from an
     ensemble its first network's, as the average of several is not one network to fine-tune."""
     try:
-        source = networks_in(keras.saving.load_model(path, compile=False))[0]
-    except (OSError, ValueError) as exc:
+        source = networks_in(read_keras_model(path))[0]
+    except BundleError as exc:
         raise SystemExit(f"error: --init-from: {exc}") from None
     weights = source.get_weights()
     expected = [w.shape for w in model.get_weights()]
