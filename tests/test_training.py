@@ -843,3 +843,27 @@ def test_a_weights_file_that_is_not_vgg16s_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"error: --weights {junk}: cannot load it as VGG16's ImageNet weights" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_refuses_other_training_images_and_allows_a_moved_folder(tmp_path):
+    from training.resume import data_record, record_or_check_data
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_faces(tmp_path / "data" / "train", per_class=4)
+    files = scan_folder(tmp_path / "data" / "train", decode=False)
+    record_or_check_data(run_dir, data_record(files, tmp_path / "data" / "train"), resume=False)
+
+    shutil.copytree(tmp_path / "data", tmp_path / "moved")  # e.g. a Colab remount: same images
+    moved = scan_folder(tmp_path / "moved" / "train", decode=False)
+    record_or_check_data(run_dir, data_record(moved, tmp_path / "moved" / "train"), resume=True)
+
+    shutil.copy(moved["sad"][0], tmp_path / "moved" / "train" / "sad" / "extra.jpg")
+    grown = scan_folder(tmp_path / "moved" / "train", decode=False)
+    with pytest.raises(SystemExit, match=r"training images differ from the interrupted run's "
+                                         r"\(16 then, 17 now, or other files\)"):
+        record_or_check_data(run_dir, data_record(grown, tmp_path / "moved" / "train"), resume=True)
+    # A run folder from before the record resumes unchecked, and is recorded from then on.
+    (run_dir / "data.json").unlink()
+    record_or_check_data(run_dir, data_record(grown, tmp_path / "moved" / "train"), resume=True)
+    assert json.loads((run_dir / "data.json").read_text())["images"] == 17

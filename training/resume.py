@@ -8,6 +8,7 @@ refused.
 """
 
 import csv
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,11 @@ def replace_atomically(path, write):
     write(partial)
     os.replace(partial, path)
 
+
+# What a run folder records of the run, beside its checkpoints.
+OPTIONS_RECORD = "options.json"
+DATA_RECORD = "data.json"
+RECORDS = (OPTIONS_RECORD, DATA_RECORD)
 
 # The options that make a run what it is. Resuming with another value would carry on a
 # different run from these checkpoints: another schedule, split, augmentation or network.
@@ -49,7 +55,7 @@ def record_or_check_options(run_dir, options, resume):
 
     A run folder from before the record existed is resumed unchecked, and recorded from now on.
     """
-    path = Path(run_dir) / "options.json"
+    path = Path(run_dir) / OPTIONS_RECORD
     if resume and path.exists():
         refuse_changed_options(run_dir, read_options(path), options)
         return
@@ -57,6 +63,30 @@ def record_or_check_options(run_dir, options, resume):
         print(f"note: {run_dir} has no record of its options (a run from before 25 November "
               f"2026): they are not checked against this session's", flush=True)
     replace_atomically(path, lambda partial: partial.write_text(json.dumps(options, indent=1)))
+
+
+def data_record(files, root):
+    """The training images by label and name: another set would be split differently, even by
+    one file. Names only, relative to `root`, so the folder may move (e.g. on Colab)."""
+    names = sorted(f"{label}/{path.relative_to(Path(root) / label).as_posix()}"
+                   for label, paths in files.items() for path in paths)
+    return {"images": len(names), "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
+
+
+def record_or_check_data(run_dir, record, resume):
+    """A new run records its images; a resumed one must train on the same, or it is refused: its
+    validation split would be another, and early stopping's best epoch meaningless."""
+    path = Path(run_dir) / DATA_RECORD
+    if resume and path.exists():
+        recorded = read_options(path)
+        if recorded != record:
+            raise SystemExit(
+                f"error: --resume: the training images differ from the interrupted run's "
+                f"({recorded.get('images')} then, {record['images']} now, or other files): the "
+                f"validation split would differ. Resume on the same images, or start a new run "
+                f"in another --run-dir.")
+        return
+    replace_atomically(path, lambda partial: partial.write_text(json.dumps(record, indent=1)))
 
 
 def read_options(path):

@@ -61,9 +61,12 @@ from training.dataset import DataError, class_counts, image_folder_dataset, scan
 from training.metrics import classification_report
 from training.output import writable_folder
 from training.resume import (
+    RECORDS,
     EarlyStoppingFired,
     ResumableEarlyStopping,
+    data_record,
     epochs_logged,
+    record_or_check_data,
     record_or_check_options,
     replace_atomically,
     run_options,
@@ -275,9 +278,9 @@ class RunClock:
 
 
 def holds_a_run(run_dir):
-    """Whether `run_dir` holds more than a run's options: a run refused on its data or weights
+    """Whether `run_dir` holds more than a run's records: a run refused on its data or weights
     after recording them trained nothing, and may start over with other options."""
-    return run_dir.exists() and any(path.name != "options.json" for path in run_dir.iterdir())
+    return run_dir.exists() and any(path.name not in RECORDS for path in run_dir.iterdir())
 
 
 def stop_with_a_note_when_interrupted(run_dir):
@@ -432,6 +435,7 @@ if __name__ == "__main__":
         check_split(files, args.val_fraction)
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
+    record_or_check_data(args.run_dir, data_record(files, folder), args.resume)
     counts = class_counts(files)
     log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     train_ds, val_ds = make_datasets(folder, args, session_seed)
