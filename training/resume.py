@@ -93,7 +93,7 @@ def read_options(path):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"error: --resume: cannot read the run's options in {path}: {exc}") \
+        raise SystemExit(f"error: --resume: cannot read the run's record {path}: {exc}") \
             from None
 
 

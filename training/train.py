@@ -292,7 +292,7 @@ def stop_with_a_note_when_interrupted(run_dir):
     def on_uncaught(kind, value, traceback):
         if not issubclass(kind, KeyboardInterrupt):
             return sys.__excepthook__(kind, value, traceback)
-        how = (f"run the same command with --resume to continue after its last finished epoch"
+        how = ("run the same command with --resume to continue after its last finished epoch"
                if holds_a_run(run_dir) else "no epoch had finished: run the same command again")
         print(f"\ninterrupted: {how}", file=sys.stderr, flush=True)
 
