@@ -817,8 +817,10 @@ def test_an_interrupted_run_says_how_to_go_on(tmp_path, signum):
     command = [sys.executable, "-m", "training.train", "--data", str(tmp_path / "data"), *SMALL,
                "--epochs", "200", "--patience", "0", "--out", str(tmp_path / "m.keras"),
                "--run-dir", str(tmp_path / "run")]
+    # As from a terminal: a shell's background job (CI's, say) starts with SIGINT ignored,
+    # which Python and so the run would inherit.
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in process.stdout:  # until two fine-tuning epochs have been checkpointed
             if line.startswith("Epoch 3/"):
