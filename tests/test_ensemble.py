@@ -119,6 +119,18 @@ def test_a_member_that_is_not_a_keras_archive_is_a_clear_error(member, data, tmp
         run_ensemble([broken], data, tmp_path / "ensemble.keras")
 
 
+def test_members_are_judged_on_the_split_they_were_held_out_from(data, tmp_path):
+    member = make_tiny_bundle(tmp_path / "held_out_quarter.keras", input_size=(32, 32))
+    metadata = read_metadata(member)
+    metadata["training"] = {"val_fraction": 0.25, "split_seed": 1337}
+    metadata_path(member).write_text(json.dumps(metadata))
+    with pytest.raises(SystemExit, match=r"held_out_quarter\.keras was trained with --val-fraction "
+                                         r"0\.25 --split-seed 1337: judge it on the same split"):
+        run_ensemble([member], data, tmp_path / "ensemble.keras")  # at --val-fraction 0.4
+    run_ensemble([member], data, tmp_path / "ensemble.keras", "--val-fraction", "0.25", "--force")
+    assert (tmp_path / "ensemble.keras").exists()
+
+
 def test_a_broken_image_in_data_is_named(member, tmp_path):
     for label in LABELS:
         (tmp_path / "train" / label).mkdir(parents=True)

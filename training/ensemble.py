@@ -98,6 +98,19 @@ def load_bundles(paths):
     return bundles
 
 
+def check_members_split(bundles, args):
+    """Judge on the split the networks were held out from: on another, faces a network trained
+    on would count as validation. (Bundles from before `val_fraction` was recorded: unchecked.)"""
+    for bundle in bundles:
+        for record in bundle.records:
+            trained = (record.get("val_fraction", args.val_fraction), record.get("split_seed", args.split_seed))
+            if trained != (args.val_fraction, args.split_seed):
+                raise DataError(
+                    f"{bundle.path} was trained with --val-fraction {trained[0]} --split-seed "
+                    f"{trained[1]}: judge it on the same split (pass those), or faces it trained "
+                    f"on would count as validation")
+
+
 def load_bundle(path):
     metadata = read_metadata(path)
     model = read_keras_model(path)
@@ -191,6 +204,7 @@ def main(argv=None):
     try:
         check_split(scan_folder(train_folder(args.data)), args.val_fraction)
         bundles = load_bundles(args.models)
+        check_members_split(bundles, args)
     except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None
     first = bundles[0].metadata

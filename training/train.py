@@ -805,6 +805,7 @@ def training_record(args, views, wall_seconds):
         "wall_time_s": round(wall_seconds),
         "net_size": args.net_size,
         "seed": args.seed,
+        "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "mixup": args.mixup,
         "sam": args.sam,
