@@ -75,6 +75,12 @@ def test_interrupted_run_resumes_from_its_last_epoch(trained):
     assert epochs == [0, 0, 1, 2]
 
 
+def test_progress_states_the_split_once_without_kerass_own_lines(trained):
+    stdout = trained["first"].stdout
+    assert "18 for training, 6 held out for validation (--split-seed 1337)" in stdout
+    assert "Using " not in stdout and "files for training" not in stdout
+
+
 def test_a_run_killed_after_fine_tuning_resumes_without_retraining(trained, tmp_path):
     """Killed while it chose views or wrote the bundle: --resume must not start fine-tuning over
     (Keras deletes its backup when fit() ends). On a copy of the finished run, bundle not yet

@@ -6,6 +6,8 @@ loader cannot decode) is found up front, before any training time is spent, and
 reported in one clear `DataError`.
 """
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -117,15 +119,17 @@ def image_folder_dataset(root, input_size, channels, batch_size, label_mode="int
     load_tensorflow()  # the first TensorFlow import may happen here (training.evaluate)
     import keras
 
-    return keras.utils.image_dataset_from_directory(
-        root,
-        labels="inferred",
-        label_mode=label_mode,
-        class_names=list(LABELS),
-        color_mode="grayscale" if channels == 1 else "rgb",
-        image_size=tuple(input_size),
-        interpolation="area",
-        batch_size=batch_size,
-        verbose=False,
-        **options,
-    )
+    # verbose=False leaves Keras's "Using N files for training." lines: the scan reports counts.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return keras.utils.image_dataset_from_directory(
+            root,
+            labels="inferred",
+            label_mode=label_mode,
+            class_names=list(LABELS),
+            color_mode="grayscale" if channels == 1 else "rgb",
+            image_size=tuple(input_size),
+            interpolation="area",
+            batch_size=batch_size,
+            verbose=False,
+            **options,
+        )

@@ -438,6 +438,10 @@ if __name__ == "__main__":
     record_or_check_data(args.run_dir, data_record(files, folder), args.resume)
     counts = class_counts(files)
     log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    total = sum(counts.values())
+    held_out = int(args.val_fraction * total)  # as Keras counts them
+    log(f"{total - held_out} for training, {held_out} held out for validation "
+        f"(--split-seed {args.split_seed})")
     train_ds, val_ds = make_datasets(folder, args, session_seed)
     class_weight = balanced_class_weights(counts)
 
