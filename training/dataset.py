@@ -102,9 +102,15 @@ def _check_decodable(paths):
 
 def unreadable_images(broken):
     """One DataError listing the unreadable images (each "path (reason)"), the first few in full."""
-    shown = "\n  ".join(broken[:SHOW_AT_MOST])
-    more = f"\n  … and {len(broken) - SHOW_AT_MOST} more" if len(broken) > SHOW_AT_MOST else ""
-    return DataError(f"{len(broken)} unreadable image(s):\n  {shown}{more}")
+    listed = first_few(broken, "\n  ")
+    return DataError(f"{len(broken)} unreadable image(s):\n  {listed}")
+
+
+def first_few(items, separator):
+    """The first SHOW_AT_MOST of `items` joined, and how many more there are."""
+    shown = separator.join(map(str, items[:SHOW_AT_MOST]))
+    more = f"{separator}… and {len(items) - SHOW_AT_MOST} more" if len(items) > SHOW_AT_MOST else ""
+    return shown + more
 
 
 def class_counts(files):

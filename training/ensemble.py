@@ -103,7 +103,8 @@ def check_members_split(bundles, args):
     on would count as validation. (Bundles from before `val_fraction` was recorded: unchecked.)"""
     for bundle in bundles:
         for record in bundle.records:
-            trained = (record.get("val_fraction", args.val_fraction), record.get("split_seed", args.split_seed))
+            trained = (record.get("val_fraction", args.val_fraction),
+                       record.get("split_seed", args.split_seed))
             if trained != (args.val_fraction, args.split_seed):
                 raise DataError(
                     f"{bundle.path} was trained with --val-fraction {trained[0]} --split-seed "

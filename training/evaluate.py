@@ -23,7 +23,8 @@ import numpy as np
 
 from app.config import DEFAULTS
 from app.emotions import LABELS
-from training.dataset import SHOW_AT_MOST, DataError, image_folder_dataset, scan_folder, unreadable_images
+from training.dataset import (DataError, first_few, image_folder_dataset, scan_folder,
+                              unreadable_images)
 from training.metrics import classification_report
 from training.output import writable_folder
 
@@ -96,9 +97,7 @@ def predict_with_detection(model, files):
     if not y_true:
         raise DataError("no face found in any photo")
     if no_face:
-        more = f" … and {len(no_face) - SHOW_AT_MOST} more" if len(no_face) > SHOW_AT_MOST else ""
-        progress(f"no face found in {len(no_face)} photo(s), left out: "
-                 + ", ".join(str(path) for path in no_face[:SHOW_AT_MOST]) + more)
+        progress(f"no face found in {len(no_face)} photo(s), left out: {first_few(no_face, ', ')}")
     return np.array(y_true), np.array(y_pred), len(no_face)
 
 

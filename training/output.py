@@ -12,3 +12,12 @@ def writable_folder(folder):
     with tempfile.TemporaryFile(dir=folder):
         pass
     return folder
+
+
+def unwritable(folder):
+    """Why `folder` cannot be made or written ("cannot write in …"), or None if it can."""
+    try:
+        writable_folder(folder)
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc}"
+    return None

@@ -57,12 +57,12 @@ def record_or_check_options(run_dir, options, resume):
     """
     path = Path(run_dir) / OPTIONS_RECORD
     if resume and path.exists():
-        refuse_changed_options(run_dir, read_options(path), options)
+        refuse_changed_options(run_dir, read_record(path), options)
         return
     if resume:
         print(f"note: {run_dir} has no record of its options (a run from before 25 November "
               f"2026): they are not checked against this session's", flush=True)
-    replace_atomically(path, lambda partial: partial.write_text(json.dumps(options, indent=1)))
+    write_record(path, options)
 
 
 def data_record(files, root):
@@ -78,7 +78,7 @@ def record_or_check_data(run_dir, record, resume):
     validation split would be another, and early stopping's best epoch meaningless."""
     path = Path(run_dir) / DATA_RECORD
     if resume and path.exists():
-        recorded = read_options(path)
+        recorded = read_record(path)
         if recorded != record:
             raise SystemExit(
                 f"error: --resume: the training images differ from the interrupted run's "
@@ -86,10 +86,14 @@ def record_or_check_data(run_dir, record, resume):
                 f"validation split would differ. Resume on the same images, or start a new run "
                 f"in another --run-dir.")
         return
+    write_record(path, record)
+
+
+def write_record(path, record):
     replace_atomically(path, lambda partial: partial.write_text(json.dumps(record, indent=1)))
 
 
-def read_options(path):
+def read_record(path):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -59,7 +59,7 @@ from app.emotion_model import read_keras_model
 from app.emotions import LABELS
 from training.dataset import DataError, class_counts, image_folder_dataset, scan_folder
 from training.metrics import classification_report
-from training.output import writable_folder
+from training.output import unwritable
 from training.resume import (
     RECORDS,
     EarlyStoppingFired,
@@ -176,10 +176,8 @@ def check_bundle_and_split_options(parser, args):
         parser.error("--out must end in .keras")
     if not 0 < args.val_fraction < 0.5:
         parser.error("--val-fraction must be between 0 and 0.5")
-    try:  # now, not after hours of training
-        writable_folder(args.out.parent)
-    except OSError as exc:
-        parser.error(f"--out: cannot write in {args.out.parent}: {exc}")
+    if problem := unwritable(args.out.parent):  # now, not after hours of training
+        parser.error(f"--out: {problem}")
 
 
 def check_training_options(parser, args):
@@ -309,10 +307,8 @@ def prepare_run_dir(args):
         )
     if resume and not run_dir.exists():
         raise SystemExit(f"error: --resume: no run to continue in {run_dir}")
-    try:
-        writable_folder(run_dir)
-    except OSError as exc:
-        raise SystemExit(f"error: --run-dir: cannot write in {run_dir}: {exc}") from None
+    if problem := unwritable(run_dir):
+        raise SystemExit(f"error: --run-dir: {problem}")
     record_or_check_options(run_dir, run_options(args), resume)
 
 
@@ -372,12 +368,16 @@ def check_split(files, val_fraction):
     """Refuse a split that holds out no image (of `files`, scan_folder's): Keras would leave
     training empty instead, and say it found no training images."""
     count = sum(len(paths) for paths in files.values())
-    if int(val_fraction * count) == 0:  # Keras's count of validation images
+    if held_out_count(count, val_fraction) == 0:
         enough = (1000 // count + 1) / 1000  # the first three-decimal fraction above 1/count
         hint = (f"--val-fraction {enough} would hold out one" if enough < 0.5  # the option's limit
                 else "add images: at least 3 are needed, one to validate on")
         raise DataError(f"{count} images: --val-fraction {val_fraction} holds out none of them "
                         f"for validation; {hint}")
+
+
+def held_out_count(count, val_fraction):
+    return int(val_fraction * count)  # as Keras counts validation images
 
 
 def split_folder(folder, input_size, val_fraction, split_seed):
@@ -439,7 +439,7 @@ if __name__ == "__main__":
     counts = class_counts(files)
     log("images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     total = sum(counts.values())
-    held_out = int(args.val_fraction * total)  # as Keras counts them
+    held_out = held_out_count(total, args.val_fraction)
     log(f"{total - held_out} for training, {held_out} held out for validation "
         f"(--split-seed {args.split_seed})")
     train_ds, val_ds = make_datasets(folder, args, session_seed)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from training.dataset import DataError, scan_folder
-from training.output import writable_folder
+from training.output import unwritable
 
 
 def parse_args(argv=None):
@@ -61,10 +61,8 @@ def link_folder(files, root, out):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        writable_folder(args.out)
-    except OSError as exc:
-        raise SystemExit(f"error: --out: cannot write in {args.out}: {exc}") from None
+    if problem := unwritable(args.out):
+        raise SystemExit(f"error: --out: {problem}")
     try:
         train_files, test_files = scan_folder(args.train), scan_folder(args.test)
         unseen, left_out = unseen_test_images(train_files, test_files)
