@@ -35,6 +35,16 @@ CROP_MARGIN = 0.08
 CASCADE_WINDOW = 24  # haarcascade_frontalface_default's own size: the smallest face it sees
 DETECT_WIDTH = 320
 DETECT_MAX_PIXELS = 640 * 480
+# Black border around the copy the Haar cascade scans, as a share of its longer side.
+HAAR_PADDING = 0.2
+# YuNet faces scoring below this (0-100) are dropped: the yuface package's own default.
+YUNET_MIN_SCORE = 50
+# A YuNet box times these (width, height), about the same centre, is the Haar cascade's box
+# of the same face: measured on FER+ faces by bench/served_pipeline.py --framing.
+YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
+# Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
+# height: the mean over FER+ training faces (bench/served_pipeline.py --template).
+FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562], [0.354, 0.745], [0.646, 0.745]])
 
 
 class ImageRejected(Rejected):
@@ -47,6 +57,9 @@ class FaceBox:
     y: int
     w: int
     h: int
+    # YuNet's five points ((x, y), ...) in image pixels: the eyes, the nose tip, the mouth
+    # corners, left to right in the image; None from the Haar cascade.
+    landmarks: tuple = None
 
     @property
     def area(self):
@@ -127,13 +140,20 @@ def _too_many_pixels(max_pixels):
 
 
 class FaceDetector:
-    """Haar-cascade frontal face detector; one cascade per thread (they are not thread-safe)."""
+    """Finds faces: YuNet where the yuface wheel is installed, else OpenCV's Haar cascade.
 
-    def __init__(self, cascade_path=None):
+    `detect` is safe to call from several threads at once. `backend`: "auto" (YuNet if it
+    loads, else Haar), "yunet" (ImportError without it) or "haar".
+    """
+
+    def __init__(self, backend="auto", cascade_path=None):
+        if backend not in ("auto", "yunet", "haar"):
+            raise ValueError(f"backend must be auto, yunet or haar, not {backend!r}")
+        self.backend = "haar" if backend == "haar" else _load_yunet(required=backend == "yunet")
         self.cascade_path = cascade_path or (
             cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        self._local = threading.local()
-        if self._cascade().empty():
+        self._local = threading.local()  # one cascade per thread: they are not thread-safe
+        if self.backend == "haar" and self._cascade().empty():
             raise RuntimeError(f"cannot load the face detector from {self.cascade_path}")
 
     def _cascade(self):
@@ -143,16 +163,59 @@ class FaceDetector:
 
     def detect(self, image):
         """Faces in a grey or RGB uint8 image, largest first, in the image's own pixel coordinates."""
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        height, width = grey.shape[:2]
+        height, width = image.shape[:2]
         scale = detection_scale(width, height)
         # At least one pixel high, even for a panorama thousands of pixels wide.
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = grey if scale == 1.0 else cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-        found = self._cascade().detectMultiScale(
-            small, scaleFactor=1.1, minNeighbors=5, minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
-        boxes = [FaceBox(*(int(round(v / scale)) for v in box)) for box in found]
+        small = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        find = self._yunet if self.backend == "yunet" else self._haar
+        boxes = [_scaled(box, 1 / scale) for box in find(small)]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+    def _yunet(self, small):
+        from app import yunet
+
+        bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
+        return [_haar_framed(face) for face in yunet.detect(bgr) if face[0] >= YUNET_MIN_SCORE]
+
+    def _haar(self, small):
+        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        # A black border lets the cascade's window reach past the edges, so a face that fills
+        # the picture and touches its border (a tightly framed photo) is found too.
+        pad = round(HAAR_PADDING * max(grey.shape))
+        padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        found = self._cascade().detectMultiScale(
+            padded, scaleFactor=1.1, minNeighbors=5, minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
+        return [FaceBox(x - pad, y - pad, w, h) for x, y, w, h in found]
+
+
+def _load_yunet(required):
+    try:
+        from app import yunet
+
+        yunet.load()
+        return "yunet"
+    except ImportError:
+        if required:
+            raise
+        return "haar"
+
+
+def _haar_framed(face):
+    """A YuNet face as a FaceBox framed like the Haar cascade's (which CROP_MARGIN was tuned
+    for, and which clients have always been sent): same centre, wider, a little shorter."""
+    x, y, w, h = (float(v) for v in face[1:5])
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w * YUNET_TO_HAAR[0], h * YUNET_TO_HAAR[1]
+    points = tuple((float(face[i]), float(face[i + 1])) for i in range(5, 15, 2))
+    return FaceBox(cx - w / 2, cy - h / 2, w, h, points)
+
+
+def _scaled(box, factor):
+    """`box` (floats allowed) scaled by `factor` and rounded to whole pixels."""
+    x, y, w, h = (int(round(v * factor)) for v in (box.x, box.y, box.w, box.h))
+    points = box.landmarks and tuple((px * factor, py * factor) for px, py in box.landmarks)
+    return FaceBox(x, y, w, h, points)
 
 
 def detection_scale(width, height):
@@ -162,18 +225,61 @@ def detection_scale(width, height):
 
 
 def crop_face(image, box, size, margin=CROP_MARGIN):
-    """A square crop around `box` widened by `margin`, resized to `size` (h, w).
+    """The face in `box` as the model's input: a crop resized to `size` (h, w).
 
-    Where the widened square leaves the image, edge pixels are repeated so the
-    face stays centred and undistorted.
+    With landmarks, the face is aligned (see align_face); otherwise the crop is a square
+    around the box widened by `margin`. Where the crop leaves the image, edge pixels are
+    repeated so the face stays centred and undistorted.
     """
+    if box.landmarks is not None:
+        return align_face(image, box.landmarks, size)
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    height, width = image.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - width, y0 + side - height)
+    crop = _window(image, x0, y0, side, side)
+    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def align_face(image, landmarks, size):
+    """The face turned upright and framed from its five landmarks as FER-2013 frames faces.
+
+    The rotation, scale and shift that best carry the landmarks onto FER_LANDMARKS (least
+    squares) level the eyes and place the face where the training crops have it.
+    """
+    height, width = size
+    to_crop = _similarity(np.asarray(landmarks, np.float64), FER_LANDMARKS * (width, height))
+    # The part of the image the crop shows, cut out (and first shrunk with INTER_AREA, as
+    # crop_face does, so a large face is not aliased), then warped into place.
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
+    reach = corners @ cv2.invertAffineTransform(to_crop).T
+    x0, y0 = np.floor(reach.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(reach.max(axis=0)).astype(int) + 1
+    region = _window(image, x0, y0, x1 - x0, y1 - y0)
+    shrink = min(1.0, math.hypot(*to_crop[:, 0]))
+    if shrink < 1.0:
+        shrunk = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
+        region = cv2.resize(region, shrunk, interpolation=cv2.INTER_AREA)
+    region_to_image = np.array([[(x1 - x0) / region.shape[1], 0, x0],
+                                [0, (y1 - y0) / region.shape[0], y0], [0, 0, 1]])
+    return cv2.warpAffine(region, to_crop @ region_to_image, (width, height),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _similarity(points, targets):
+    """The 2×3 rotation + uniform scale + shift that best maps `points` onto `targets`."""
+    x, y = points[:, 0], points[:, 1]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    rows = np.concatenate([np.stack([x, -y, ones, zeros], 1), np.stack([y, x, zeros, ones], 1)])
+    (a, b, tx, ty), *_ = np.linalg.lstsq(rows, np.concatenate([targets[:, 0], targets[:, 1]]),
+                                         rcond=None)
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def _window(image, x0, y0, width, height):
+    """image[y0:y0 + height, x0:x0 + width], its edge pixels repeated where that leaves it."""
+    rows, columns = image.shape[:2]
+    pad = max(0, -x0, -y0, x0 + width - columns, y0 + height - rows)
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         x0, y0 = x0 + pad, y0 + pad
-    crop = image[y0:y0 + side, x0:x0 + side]
-    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return image[y0:y0 + height, x0:x0 + width]

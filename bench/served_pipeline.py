@@ -1,0 +1,181 @@
+"""Faces found and read through the server's own path: detect → crop (aligned where there are
+landmarks) → classify, against the same model on the original crops.
+
+FER+ test faces (48×48 grey, --faces DIR/<label>/*.png) drawn in photos, --n per scene,
+seeded; black background:
+  fill    the face alone scaled to a 320×320 photo (a tightly framed face touching its border)
+  random  a 640×480 frame, the face 120–300 px at a random position
+  roll    as random, turned by up to ±20°
+  large   a 640×480 frame, the face 400–560 px near the centre, turned by up to ±20°, cut off
+          by the frame's edges
+plus every frame of --video (frown.avi: one person; any second box is a false one).
+
+Per detector (YuNet, the Haar fallback) and scene: faces found, frames with an extra box,
+accuracy through the pipeline (YuNet with and without alignment) and of the model on the
+original crops of the same faces, and how the crop frames the face: mean absolute grey
+difference to the original crop (0–255), and, for `random`, the crop's side over the pasted
+face's and its centre's distance from the face's (in face sides).
+
+    python bench/served_pipeline.py [--n 200] [--seed 0] [--detect-only]
+    python bench/served_pipeline.py --template --faces ../shared/data/ferplus4/train
+        prints FER_LANDMARKS (app/faces.py): YuNet's landmarks averaged over the faces
+"""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+SCENES = {"fill": (320, 320, 0), "random": (120, 300, 0), "roll": (120, 300, 20),
+          "large": (400, 560, 20)}
+FRAME = (640, 480)
+
+
+def load_faces(folder, n, rng):
+    paths = sorted(Path(folder).glob("*/*.png"))
+    if not paths:
+        sys.exit(f"no faces in {folder}/<label>/*.png")
+    chosen = [paths[i] for i in rng.choice(len(paths), min(n, len(paths)), replace=False)]
+    faces = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in chosen])
+    return faces, [p.parent.name for p in chosen]
+
+
+def draw(face, scene, rng):
+    """A photo showing `face`, and where it is: (centre x, centre y, side)."""
+    low, high, roll = SCENES[scene]
+    side = rng.uniform(low, high)
+    width, height = (320, 320) if scene == "fill" else FRAME
+    if scene == "large":
+        cx, cy = width / 2 + rng.uniform(-60, 60), height / 2 + rng.uniform(-40, 40)
+    else:
+        cx, cy = (rng.uniform(side / 2, width - side / 2), rng.uniform(side / 2, height - side / 2))
+    turn = cv2.getRotationMatrix2D((24, 24), rng.uniform(-roll, roll), side / 48)
+    turn[:, 2] += (cx - 24, cy - 24)
+    photo = cv2.warpAffine(face, turn, (width, height), flags=cv2.INTER_CUBIC)
+    return photo, (cx, cy, side)
+
+
+def crop_square(box):
+    """The square crop_face cuts for a box without landmarks: centre x, centre y, side."""
+    from app.faces import CROP_MARGIN
+    return box.x + box.w / 2, box.y + box.h / 2, max(box.w, box.h) * (1 + 2 * CROP_MARGIN)
+
+
+def run_scene(detector, faces, scene, seed, size):
+    from app.faces import crop_face
+
+    rng = np.random.default_rng([seed, list(SCENES).index(scene)])
+    rows = {"found": [], "extra": 0, "crops": [], "plain": [], "ratio": [], "shift": []}
+    for index, face in enumerate(faces):
+        photo, (cx, cy, side) = draw(face, scene, rng)
+        boxes = detector.detect(photo)
+        if not boxes:
+            continue
+        rows["found"].append(index)
+        rows["extra"] += len(boxes) > 1
+        crop = crop_face(photo, boxes[0], size)
+        rows["crops"].append(crop)
+        rows["plain"].append(crop_face(photo, dataclasses.replace(boxes[0], landmarks=None), size))
+        bx, by, bside = crop_square(boxes[0])
+        rows["ratio"].append(bside / side)
+        rows["shift"].append(np.hypot(bx - cx, by - cy) / side)
+    return rows
+
+
+def video_counts(detector, path):
+    capture = cv2.VideoCapture(str(path))
+    counts = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        counts.append(len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))))
+    if not counts:
+        sys.exit(f"cannot read frames from {path}")
+    return counts
+
+
+def accuracy(model, crops, labels):
+    if not len(crops):
+        return float("nan")
+    probabilities = np.concatenate([model.classify(np.stack(crops[i:i + 64]))
+                                    for i in range(0, len(crops), 64)])
+    return float(np.mean([model.labels[p] == t for p, t in zip(probabilities.argmax(1), labels)]))
+
+
+def template(faces, detector):
+    """YuNet's landmarks on each face (drawn at 240 px) as shares of its original crop, averaged
+    with their mirror image."""
+    shares = []
+    for face in faces:
+        photo = np.zeros(FRAME[::-1], np.uint8)
+        photo[120:360, 200:440] = cv2.resize(face, (240, 240), interpolation=cv2.INTER_CUBIC)
+        boxes = detector.detect(photo)
+        if boxes:
+            shares.append((np.array(boxes[0].landmarks) - (200, 120)) / 240)
+    mean = np.mean(shares, axis=0)
+    mirror = mean[[1, 0, 2, 4, 3]] * (-1, 1) + (1, 0)  # left-right swapped: eyes level, centred
+    mean = (mean + mirror) / 2
+    print(f"{len(shares)} of {len(faces)} faces; FER_LANDMARKS = np.array("
+          f"{np.round(mean, 3).tolist()})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", default=SHARED / "data/ferplus4/test")
+    parser.add_argument("--video", default=SHARED / "data/webcam/frown.avi")
+    parser.add_argument("--model", default=ROOT / "models/moodtunes_vgg16.keras")
+    parser.add_argument("--n", type=int, default=200, help="faces per scene (default 200)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--detectors", default="yunet,haar")
+    parser.add_argument("--scenes", default=",".join(SCENES))
+    parser.add_argument("--detect-only", action="store_true", help="skip classification")
+    parser.add_argument("--template", action="store_true", help="print FER_LANDMARKS and stop")
+    args = parser.parse_args()
+    from app.faces import FaceDetector
+
+    faces, labels = load_faces(args.faces, args.n, np.random.default_rng(args.seed))
+    if args.template:
+        return template(faces, FaceDetector("yunet"))
+    model = None
+    if not args.detect_only:
+        from app.emotion_model import EmotionModel
+        model = EmotionModel.load(args.model)
+        print(f"model {args.model}: accuracy on the {len(faces)} original crops "
+              f"{accuracy(model, list(faces), labels):.3f}")
+    size = model.input_size if model else (48, 48)
+    for name in args.detectors.split(","):
+        detector = FaceDetector(name)
+        counts = video_counts(detector, args.video)
+        print(f"\n{name}: {Path(args.video).name}: a face in {sum(c > 0 for c in counts)} of "
+              f"{len(counts)} frames, an extra box in {sum(c > 1 for c in counts)}")
+        for scene in args.scenes.split(","):
+            rows = run_scene(detector, faces, scene, args.seed, size)
+            found = rows["found"]
+            mae = [np.median([np.abs(c.astype(float) - cv2.resize(faces[i], size[::-1])).mean()
+                              for c, i in zip(rows[kind], found)]) for kind in ("crops", "plain")]
+            line = (f"  {scene:6} found {len(found) / len(faces):6.1%} ({len(found)}/{len(faces)})"
+                    f"  extra box in {rows['extra']}  crop-vs-original MAE {mae[0]:.1f}"
+                    + (f" aligned, {mae[1]:.1f} box crop" if name == "yunet" else ""))
+            if scene == "random":
+                line += (f"  side ratio {np.median(rows['ratio']):.2f}"
+                         f"  centre shift {np.median(rows['shift']):.3f}")
+            print(line)
+            if model and found:
+                truth = [labels[i] for i in found]
+                original = accuracy(model, [faces[i] for i in found], truth)
+                through = accuracy(model, rows["crops"], truth)
+                text = f"    accuracy on found faces: original crops {original:.3f}, served {through:.3f}"
+                if name == "yunet":
+                    text += f" (aligned), {accuracy(model, rows['plain'], truth):.3f} (box crop)"
+                print(text)
+
+
+if __name__ == "__main__":
+    main()
