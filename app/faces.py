@@ -165,21 +165,19 @@ class FaceDetector:
         """Faces in a grey or RGB uint8 image, largest first, in the image's own pixel coordinates."""
         height, width = image.shape[:2]
         scale = detection_scale(width, height)
-        # At least one pixel high, even for a panorama thousands of pixels wide.
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         find = self._yunet if self.backend == "yunet" else self._haar
-        boxes = [_scaled(box, 1 / scale) for box in find(small)]
+        boxes = [_scaled(box, 1 / scale) for box in find(image, scale)]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
-    def _yunet(self, small):
+    def _yunet(self, image, scale):
         from app import yunet
 
+        small = _shrunk(image, scale)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
         return [_haar_framed(face) for face in yunet.detect(bgr) if face[0] >= YUNET_MIN_SCORE]
 
-    def _haar(self, small):
-        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    def _haar(self, image, scale):
+        grey = _shrunk(image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), scale)
         # A black border lets the cascade's window reach past the edges, so a face that fills
         # the picture and touches its border (a tightly framed photo) is found too.
         pad = round(HAAR_PADDING * max(grey.shape))
@@ -187,6 +185,13 @@ class FaceDetector:
         found = self._cascade().detectMultiScale(
             padded, scaleFactor=1.1, minNeighbors=5, minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
         return [FaceBox(x - pad, y - pad, w, h) for x, y, w, h in found]
+
+
+def _shrunk(image, scale):
+    # At least one pixel high, even for a panorama thousands of pixels wide.
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _load_yunet(required):
