@@ -526,7 +526,7 @@ def variant_detector(min_fraction=None, scale_factor=None):
         def _cascade(self):
             return Cascade(super()._cascade())
 
-    return ParamDetector()
+    return ParamDetector("haar")  # the Haar parameters these variants change
 
 
 def build_variant(name, model_path, threads):
