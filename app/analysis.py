@@ -46,7 +46,8 @@ class FrameAnalyzer:
         probabilities = self.model.classify(np.stack(crops)) if crops else []
         timing["classify"] = _ms_since(mark)
 
-        faces = [self._face_result(box, probs) for box, probs in zip(boxes, probabilities)]
+        faces = [self._face_result(box, probs, image.shape)
+                 for box, probs in zip(boxes, probabilities)]
         main = faces[0] if faces else None
         timing["total"] = _ms_since(started)
         return {
@@ -58,16 +59,25 @@ class FrameAnalyzer:
             "timing_ms": timing,
         }
 
-    def _face_result(self, box, probs):
+    def _face_result(self, box, probs, shape):
         best = int(np.argmax(probs))
         return {
-            "box": box.as_list(),
+            "box": _inside(box, shape),
             "emotion": self.model.labels[best],
             "confidence": round(float(probs[best]), 4),
             "probabilities": {
                 label: round(float(p), 4) for label, p in zip(self.model.labels, probs)
             },
         }
+
+
+def _inside(box, shape):
+    """[x, y, w, h] of the part of `box` inside the image: a face cut off by the image's edge
+    is found with a box reaching past it (and cropped so), but clients get image pixels."""
+    height, width = shape[:2]
+    x0, y0 = max(0, box.x), max(0, box.y)
+    x1, y1 = min(width, box.x + box.w), min(height, box.y + box.h)
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 def _check(deadline):

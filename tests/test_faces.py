@@ -171,3 +171,23 @@ def test_without_the_wheel_the_cascade_is_used(monkeypatch):
 def test_an_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
         FaceDetector("mtcnn")
+
+
+def test_clients_get_the_part_of_the_box_inside_the_image():
+    """A face cut off by the frame's edge has a box reaching past it; the API answers with
+    image pixels only."""
+    from app.analysis import FrameAnalyzer
+    from tests.images import encode
+
+    class Model:
+        labels, input_size, channels = ("angry", "happy", "neutral", "sad"), (48, 48), 1
+
+        def classify(self, crops):
+            return np.tile([0.1, 0.6, 0.2, 0.1], (len(crops), 1))
+
+    class Detector:
+        def detect(self, image):
+            return [FaceBox(-30, 400, 200, 150)]
+
+    result = FrameAnalyzer(Detector(), Model(), 10**6).analyze(encode(no_face()))
+    assert result["faces"][0]["box"] == [0, 400, 170, 80]
