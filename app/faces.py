@@ -165,8 +165,14 @@ class FaceDetector:
         """Faces in a grey or RGB uint8 image, largest first, in the image's own pixel coordinates."""
         height, width = image.shape[:2]
         scale = detection_scale(width, height)
-        find = self._yunet if self.backend == "yunet" else self._haar
-        boxes = [_scaled(box, 1 / scale) for box in find(image, scale)]
+        if self.backend == "haar":
+            boxes = self._haar(image, scale)
+        else:
+            boxes = self._yunet(image, scale)
+            if not boxes and scale < 1.0:
+                # Nothing on the copy: one more look at twice the detail. Blurred faces (a small
+                # photo enlarged) are found so; a frame with a face never pays for it.
+                boxes = self._yunet(image, min(1.0, 2 * scale))
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
     def _yunet(self, image, scale):
@@ -174,7 +180,8 @@ class FaceDetector:
 
         small = _shrunk(image, scale)
         bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR if small.ndim == 2 else cv2.COLOR_RGB2BGR)
-        return [_haar_framed(face) for face in yunet.detect(bgr) if face[0] >= YUNET_MIN_SCORE]
+        return [_scaled(_haar_framed(face), 1 / scale)
+                for face in yunet.detect(bgr) if face[0] >= YUNET_MIN_SCORE]
 
     def _haar(self, image, scale):
         grey = _shrunk(image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), scale)
@@ -184,7 +191,7 @@ class FaceDetector:
         padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         found = self._cascade().detectMultiScale(
             padded, scaleFactor=1.1, minNeighbors=5, minSize=(CASCADE_WINDOW, CASCADE_WINDOW))
-        return [FaceBox(x - pad, y - pad, w, h) for x, y, w, h in found]
+        return [_scaled(FaceBox(x - pad, y - pad, w, h), 1 / scale) for x, y, w, h in found]
 
 
 def _shrunk(image, scale):
