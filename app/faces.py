@@ -44,7 +44,8 @@ YUNET_MIN_SCORE = 50
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
 # Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
 # height: the mean over FER+ training faces (bench/served_pipeline.py --template).
-FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562], [0.354, 0.745], [0.646, 0.745]])
+FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
+                          [0.354, 0.745], [0.646, 0.745]])
 
 
 class ImageRejected(Rejected):
