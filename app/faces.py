@@ -40,7 +40,8 @@ HAAR_PADDING = 0.2
 # YuNet faces scoring below this (0-100) are dropped: the yuface package's own default.
 YUNET_MIN_SCORE = 50
 # A YuNet box times these (width, height), about the same centre, is the Haar cascade's box
-# of the same face: measured on FER+ faces by bench/served_pipeline.py --framing.
+# of the same face (YuNet's are ~0.82× as wide, ~1.06× as tall); bench/served_pipeline.py
+# compares the crops both give ("side ratio", "centre shift").
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
 # Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
 # height: the mean over FER+ training faces (bench/served_pipeline.py --template).
