@@ -43,6 +43,8 @@ YUNET_MIN_SCORE = 50
 # of the same face (YuNet's are ~0.82× as wide, ~1.06× as tall); bench/served_pipeline.py
 # compares the crops both give ("side ratio", "centre shift").
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
+# Whether crop_face aligns faces that have landmarks (see align_face).
+ALIGN = True
 # Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
 # height: the mean over FER+ training faces (bench/served_pipeline.py --template).
 FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
@@ -241,11 +243,11 @@ def detection_scale(width, height):
 def crop_face(image, box, size, margin=CROP_MARGIN):
     """The face in `box` as the model's input: a crop resized to `size` (h, w).
 
-    With landmarks, the face is aligned (see align_face); otherwise the crop is a square
+    With landmarks and ALIGN, the face is aligned (see align_face); otherwise the crop is a square
     around the box widened by `margin`. Where the crop leaves the image, edge pixels are
     repeated so the face stays centred and undistorted.
     """
-    if box.landmarks is not None:
+    if ALIGN and box.landmarks is not None:
         return align_face(image, box.landmarks, size)
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
