@@ -43,8 +43,10 @@ YUNET_MIN_SCORE = 50
 # of the same face (YuNet's are ~0.82× as wide, ~1.06× as tall); bench/served_pipeline.py
 # compares the crops both give ("side ratio", "centre shift").
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
-# Whether crop_face aligns faces that have landmarks (see align_face).
-ALIGN = True
+# Whether crop_face aligns faces that have landmarks (see align_face). Off: with the shipped
+# model it did not help (bench/served_pipeline.py, 96 FER+ test faces at 120-300 px: 0.688
+# aligned, 0.698 box crop, 0.719 on the original crops). Worth measuring again with a new model.
+ALIGN = False
 # Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
 # height: the mean over FER+ training faces (bench/served_pipeline.py --template).
 FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
