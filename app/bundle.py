@@ -14,8 +14,9 @@ from pathlib import Path
 
 from app.emotions import LABELS
 
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "moodtunes_vgg16.keras"
 TRAIN_HINT = (
-    "Train one with: python -m training.train --data ../shared/data/fer4 "
+    "Train one with: python -m training.train --data ../shared/data/ferplus4 "
     "--weights ../shared/weights/vgg16_imagenet_notop.weights.h5 --out models/NAME.keras"
 )
 # The sides, in pixels, of the input a bundle may declare (training.train checks its options
