@@ -229,3 +229,24 @@ def test_the_report_holds_the_models_own_answers(tmp_path, brightness_bundle, ca
     report = json.loads(capsys.readouterr().out)
     assert report["detect"] is detect and report["no_face"] == (1 if detect else 0)
     assert {key: report[key] for key in EXPECTED} == EXPECTED
+
+
+def test_relabel_judges_each_face_by_the_csvs_majority(tmp_path, brightness_bundle, capsys):
+    """Each face is read as its own folder's class; the CSV relabels one (angry → sad) and gives
+    another a fifth expression (left out)."""
+    from training.evaluate import main
+
+    data = tmp_path / "fer" / "test"
+    for band, label in enumerate(LABELS):
+        (data / label).mkdir(parents=True)
+        (data / label / "0.png").write_bytes(
+            encode(np.full((48, 48), FACE_GREY[band], np.uint8), "PNG"))
+    majority = {"angry": "sad", "happy": "surprise", "neutral": "neutral", "sad": "sad"}
+    csv_path = tmp_path / "fer4_to_ferplus.csv"
+    csv_path.write_text("fer4_path,ferplus_majority\n" + "".join(
+        f"test/{label}/0.png,{majority[label]}\n" for label in LABELS))
+    main(["--data", str(data), "--model", str(brightness_bundle), "--json",
+          "--relabel", str(csv_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 3 and report["accuracy"] == round(2 / 3, 4)
+    assert report["confusion"][LABELS.index("sad")][LABELS.index("angry")] == 1

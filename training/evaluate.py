@@ -9,9 +9,9 @@ as FER-2013), resized to the model's input like the server's crops; with
 detector and cropper, as the app does (photos where no face is found are
 counted under "no_face" and left out of the metrics). `--relabel CSV` judges
 each image by another label: the CSV's `ferplus_majority` column, its first
-column naming the image relative to the CSV's folder (as
-`fer4_to_ferplus.csv` does for FER-2013's faces); images it labels with
-none of the app's four are left out.
+column naming the image relative to the folder above DIR (as
+`fer4_to_ferplus.csv`'s `fer4_path` does for FER-2013's faces: `test/sad/…`);
+images it labels with none of the app's four are left out.
 
 Besides accuracy, macro-F1 and per-class figures, it reports how well the
 confidence is calibrated: the expected calibration error over 15 bins.
@@ -74,7 +74,7 @@ def predict_folder(model, files):
     return np.array(labels), np.concatenate(y_prob), 0
 
 
-def relabelled(files, csv_path):
+def relabelled(files, csv_path, data):
     """(label, path) pairs relabelled by the CSV's `ferplus_majority` column."""
     import csv
 
@@ -83,7 +83,7 @@ def relabelled(files, csv_path):
             reader = csv.reader(f)
             header = next(reader)
             column = header.index("ferplus_majority")
-            majority = {(csv_path.parent / row[0]).resolve(): row[column] for row in reader}
+            majority = {(data.parent / row[0]).resolve(): row[column] for row in reader}
     except (OSError, UnicodeDecodeError, StopIteration, ValueError, IndexError) as exc:
         raise DataError(f"--relabel {csv_path}: not a CSV with an image path first and a "
                         f"ferplus_majority column ({exc!r})") from None
@@ -186,7 +186,7 @@ def evaluate(args):
     pairs = [(label, path) for label, paths in files.items() for path in paths]
     try:
         if args.relabel:
-            pairs = relabelled(pairs, args.relabel)
+            pairs = relabelled(pairs, args.relabel, args.data)
         predict = predict_with_detection if args.detect else predict_folder
         y_true, y_prob, no_face = predict(model, pairs)
     except DataError as exc:
