@@ -1,6 +1,7 @@
 """What the benches share: webcam frames, the gunicorn server they start, the HTTP client,
 and one frame size, JPEG quality and percentile definition, so a p50 means the same in each."""
 
+import argparse
 import http.client
 import json
 import os
@@ -26,6 +27,17 @@ REQUEST_TIMEOUT = 120  # seconds: a cold worker's first requests on a big model 
 def exit_on_sigterm():
     """A SIGTERM unwinds like Ctrl-C, so the server a bench started is stopped."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def bench_arguments(doc, clients, warmup):
+    """An argument parser with the options every bench takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--model", help="model bundle (.keras); default: the app's")
+    parser.add_argument("--clients", type=int, default=clients, help=f"concurrent clients ({clients})")
+    parser.add_argument("--warmup", type=int, default=warmup, help=f"requests before measuring ({warmup})")
+    parser.add_argument("--video", type=Path, default=VIDEO, help=f"default {VIDEO}")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    return parser
 
 
 def video_frames(path=VIDEO):
@@ -78,9 +90,6 @@ class Server:
     def pids(self):  # the master and its workers
         return [self.pid, *child_pids(self.pid)]
 
-    def log_tail(self, lines=25):
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
     def stop(self, timeout=30):
         """SIGTERM the master (it stops its workers gracefully); SIGKILL them all after `timeout`."""
         if self.process.poll() is None:
@@ -126,12 +135,9 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
 
 def wait_until_ready(server, timeout):
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {server.process.returncode} "
-                               f"while starting:\n{server.log_tail()}")
+    while time.monotonic() < deadline and server.process.poll() is None:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
         try:
-            conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
                 return
@@ -140,7 +146,10 @@ def wait_until_ready(server, timeout):
         finally:
             conn.close()
         time.sleep(0.5)
-    raise RuntimeError(f"the server was not ready after {timeout:g} s:\n{server.log_tail()}")
+    log = "\n".join(server.log_path.read_text(errors="replace").splitlines()[-25:])
+    state = f"exited with status {server.process.returncode}" if server.process.poll() is not None \
+        else f"was not ready after {timeout:g} s"
+    raise RuntimeError(f"the server {state}; its log ends:\n{log}")
 
 
 def child_pids(pid):

@@ -14,7 +14,6 @@ Exit status 1 when a request failed or was retried or the peer failed; 2 on bad 
 frames, no model or a server that did not start.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/frame_path.py`
 
 from bench.common import (  # noqa: E402
-    JPEG_QUALITY, STAGES, VIDEO, exit_on_sigterm, multipart_body, percentiles, post_frames,
-    start_server, video_frames)
+    JPEG_QUALITY, STAGES, bench_arguments, exit_on_sigterm, multipart_body, percentiles,
+    post_frames, start_server, video_frames)
 
 # One thread for the math, as gunicorn.conf.py gives each worker; read when TensorFlow and
 # OpenCV start their thread pools, so set before the first model is loaded.
@@ -36,15 +35,9 @@ ONE_THREAD = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREA
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="model bundle (.keras); default: the app's")
+    parser = bench_arguments(__doc__, clients=1, warmup=10)
     parser.add_argument("--frames", type=int, default=240, help="frames per pass (240)")
-    parser.add_argument("--clients", type=int, default=1, help="concurrent HTTP clients (1)")
-    parser.add_argument("--warmup", type=int, default=10, help="uncounted frames first (10)")
-    parser.add_argument("--video", type=Path, default=VIDEO, help=f"default {VIDEO}")
-    parser.add_argument("--fer-tflite", action="store_true",
-                        help="also time fer's default TFLite path")
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
     args = parser.parse_args(argv)
     if args.frames < 1 or args.clients < 1 or args.warmup < 0:
         parser.error("--frames and --clients must be ≥ 1, --warmup ≥ 0")

@@ -13,7 +13,6 @@ worker that died mid-request) or a replaced worker (its memory would not compare
 when there are no frames or the server does not start.
 """
 
-import argparse
 import json
 import sys
 import tempfile
@@ -24,20 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/soak.py`
 
 from bench.common import (  # noqa: E402
-    VIDEO, exit_on_sigterm, multipart_body, percentiles, post_frames, rss_mib, start_server,
-    video_frames)
+    bench_arguments, exit_on_sigterm, multipart_body, percentiles, post_frames, rss_mib,
+    start_server, video_frames)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="MODEL_PATH for the server; default: the app's")
+    parser = bench_arguments(__doc__, clients=8, warmup=50)
     parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY for the server")
     parser.add_argument("--requests", type=int, default=2000, help="requests measured (2000)")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (8)")
-    parser.add_argument("--warmup", type=int, default=50, help="requests before measuring (50)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds at most (600)")
-    parser.add_argument("--video", type=Path, default=VIDEO, help=f"default {VIDEO}")
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.clients < 1 or args.warmup < 0 or (args.workers or 1) < 1:
         parser.error("--requests, --clients and --workers must be ≥ 1, --warmup ≥ 0")

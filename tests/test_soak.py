@@ -100,8 +100,10 @@ def test_a_soak_on_a_tiny_model_counts_every_request(tiny_bundle, capsys):
         pytest.skip(f"needs the shared webcam video {FROWN_VIDEO}")
     status = soak.main(["--model", str(tiny_bundle), "--workers", "1", "--requests", "12",
                         "--clients", "3", "--warmup", "3", "--video", str(FROWN_VIDEO), "--json"])
-    summary = json.loads(capsys.readouterr().out)
-    assert status == 0 and summary["problems"] == []
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["problems"] == []
     assert summary["requests"] == 12 and summary["errors"] == {} and summary["retries"] == 0
     assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"] <= summary["latency_ms"]["max"]
     assert summary["memory_mib"]["processes"] == 2 and summary["memory_mib"]["at_end"] > 0
