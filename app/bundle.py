@@ -1,6 +1,6 @@
 """The model bundle: `NAME.keras` with `NAME.json` metadata beside it.
 
-The metadata is the contract between training and serving (see DESIGN.md):
+The metadata is the contract between training and serving (see docs/DESIGN.md):
 labels, input size and channels, what it was trained on, its metrics. It also
 records the model file's SHA-256 so a model swapped without its metadata is
 caught at start-up instead of serving wrong labels.

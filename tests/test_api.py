@@ -1,4 +1,4 @@
-"""The HTTP API against DESIGN.md's contracts, on a tiny model built by the tests."""
+"""The HTTP API against docs/DESIGN.md's contracts, on a tiny model built by the tests."""
 
 import io
 import os

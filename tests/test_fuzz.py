@@ -163,7 +163,7 @@ def post_image(client, data):
 
 
 def assert_contract_answer(response):
-    """A 200 in the shape DESIGN.md promises, or a JSON error with 400/413/415."""
+    """A 200 in the shape docs/DESIGN.md promises, or a JSON error with 400/413/415."""
     assert response.mimetype == "application/json", response.get_data()[:200]
     body = response.get_json()
     if response.status_code != 200:

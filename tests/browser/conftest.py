@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.soak import multipart_body, start_server
+from bench.common import multipart_body, start_server
 from tests.bundles import make_tiny_bundle
 from tests.images import astronaut, video_frames
 
