@@ -62,6 +62,9 @@ def create_app(test_config=None):
         template_folder=str(ROOT / "templates"),
     )
     app.request_class = InMemoryRequest
+    # Werkzeug answers //api//x with a redirect to an absolute URL built from the Host
+    # header, which the client chooses: no such redirects, a plain 404 instead.
+    app.url_map.merge_slashes = False
     app.config.update(finalize({**from_environment(), **(test_config or {})}))
     _configure_logging(app.config["LOG_LEVEL"])
 
