@@ -2,14 +2,11 @@
 
     python bench/attack.py [--model PATH] [--proxy] [--concurrency 8] [--slow-seconds 60]
 
-Starts `gunicorn -c gunicorn.conf.py wsgi:app` on a free 127.0.0.1 port (with --proxy, nginx
-with deploy/nginx.conf in front of it, as deployed) and sends each payload --concurrency times
-at once: a JPEG of 8,000 progressive scans, a 1 x 40,000,000 PNG, a JPEG and a PNG with damaged
-bytes, a JPEG whose header claims 4000x4000, a Host header on a path Werkzeug would redirect.
-Meanwhile /healthz is probed; each worker's RSS (from /proc) is sampled against its idle size.
-Then slow clients (headers, then bodies, at 1 byte/s for --slow-seconds) hold connections while
-one normal client posts frames: its answers and p95 latency against its idle p95.
-Loopback only, a bounded number of requests, every socket with a timeout.
+Starts gunicorn (gunicorn.conf.py) on a free 127.0.0.1 port, with --proxy behind nginx with
+deploy/nginx.conf, and sends each payload (in payloads()) --concurrency times at once, probing
+/healthz and sampling each worker's RSS (/proc) against its idle size meanwhile. Then slow
+clients (headers or bodies at 1 byte/s) hold connections for --slow-seconds while one client
+posts frames: its answers and p95 against its idle p95. Loopback only, bounded in count and time.
 """
 
 import argparse
@@ -24,7 +21,10 @@ import tempfile
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,12 +39,9 @@ def png_bomb(width, height):
     packer = zlib.compressobj(9)
     idat = b"".join(packer.compress(row * 4096) for _ in range(height // 4096))
     idat += packer.compress(row * (height % 4096)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
-
-
-def png_chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    chunks = [(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)), (b"IDAT", idat), (b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks)
 
 
 def encoded(image, fmt, **options):
@@ -55,8 +52,6 @@ def encoded(image, fmt, **options):
 
 def jpeg_scan_bomb(side=4800, scans=8000):
     """A grey side x side progressive JPEG whose last scan is repeated: every scan walks every block."""
-    from PIL import Image
-
     data = encoded(Image.new("L", (side, side), 128), "JPEG", progressive=True)
     last = data.rindex(b"\xff\xda")
     return data[:-2] + data[last:-2] * scans + data[-2:]
@@ -77,16 +72,17 @@ def with_jpeg_size(data, width, height):
 
 
 def payloads(frame):
-    from PIL import Image
-
     photo = Image.open(io.BytesIO(frame)).convert("RGB")
     png = encoded(photo, "PNG")
+    big = photo.resize((6000, 4000))  # at MAX_IMAGE_PIXELS: what a 24 MP camera sends
     return {
         "jpeg-8000-scans": jpeg_scan_bomb(),
         "png-1x40000000": png_bomb(1, 40_000_000),
         "jpeg-damaged": damaged(frame, len(frame) // 4),
         "png-damaged": damaged(png, len(png) // 4),
         "jpeg-header-4000x4000": with_jpeg_size(encoded(photo, "JPEG", quality=90), 4000, 4000),
+        "jpeg-6000x4000 (valid)": encoded(big, "JPEG", quality=90),
+        "png-6000x4000 (valid)": encoded(big.convert("L"), "PNG"),
     }
 
 
@@ -105,101 +101,70 @@ def request(port, method, path, body=None, headers=None, timeout=30):
         conn.close()
 
 
-def post_image(port, image, timeout=30):
+def post_image(port, image):
     body, content_type = multipart_body(image)
-    return request(port, "POST", "/api/predict", body, {"Content-Type": content_type}, timeout)
+    return request(port, "POST", "/api/predict", body, {"Content-Type": content_type})
 
 
-class Watch:
-    """While open: /healthz probed every 0.2 s, each worker's RSS sampled every 0.05 s."""
+def run_payload(port, workers, idle, data, concurrency, send):
+    """`concurrency` sends at once, /healthz probed and each worker's RSS sampled meanwhile."""
+    probes, peak, stop = [], [0], threading.Event()
 
-    def __init__(self, port, workers):
-        self.port, self.workers = port, workers
-        self.idle = {pid: rss_kib(pid) or 0 for pid in workers}
-        self.peak_growth_kib, self.probes = 0, []
-        self._stop = threading.Event()
+    def watch():
+        while not stop.wait(0.1):
+            peak[0] = max([peak[0]] + [(rss_kib(pid) or 0) - idle[pid] for pid in workers])
+            probes.append(request(port, "GET", "/healthz", timeout=5)[0])
 
-    def __enter__(self):
-        self._threads = [threading.Thread(target=self._sample), threading.Thread(target=self._probe)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _sample(self):
-        while not self._stop.wait(0.05):
-            for pid in self.workers:
-                growth = (rss_kib(pid) or 0) - self.idle[pid]
-                self.peak_growth_kib = max(self.peak_growth_kib, growth)
-
-    def _probe(self):
-        while not self._stop.wait(0.2):
-            self.probes.append(request(self.port, "GET", "/healthz", timeout=5)[0])
+    with ThreadPoolExecutor(concurrency + 1) as pool:
+        pool.submit(watch)
+        results = list(pool.map(lambda _: send(port, data), range(concurrency)))
+        stop.set()
+    statuses = ",".join(sorted({str(status) for status, _, _ in results}))
+    return (f"status {statuses}  max {max(t for _, t, _ in results):.2f} s  healthz "
+            f"{probes.count(200)}/{len(probes)}  worker RSS +{peak[0] / 1024:.0f} MiB over idle")
 
 
-def run_payload(port, workers, data, concurrency, send):
-    results = [None] * concurrency
-    with Watch(port, workers) as watch:
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, send(port, data)))
-                   for i in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    statuses = sorted({str(status) for status, _, _ in results})
-    healthy = sum(1 for status in watch.probes if status == 200)
-    return (f"status {','.join(statuses)}  max {max(t for _, t, _ in results):.2f} s  "
-            f"healthz {healthy}/{len(watch.probes)}  worker RSS +{watch.peak_growth_kib / 1024:.0f} MiB")
-
-
-def slow_client(port, head, body, seconds, stop):
-    """Send `head` then `body`, one byte a second, for at most `seconds`."""
+def slow_client(port, fast, slow, stop):
+    """Send `fast` at once, then `slow` one byte a second until `stop` is set."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        for byte in (head + body)[:seconds]:
-            if stop.is_set():
-                return
-            try:
+        try:
+            sock.sendall(fast)
+            for byte in slow:
                 sock.sendall(bytes([byte]))
-            except OSError:
-                return
-            stop.wait(1)
+                if stop.wait(1):
+                    return
+        except OSError:  # the server (nginx) gave up on it: a fair answer
+            return
 
 
 def slow_clients_run(port, frame, clients, seconds):
-    """Slow clients (half sending headers, half bodies) while one client posts frames; its times."""
+    """Slow clients (half sending their headers, half their bodies) while one client posts
+    frames for `seconds`: that client's (status, seconds, headers)."""
     body, content_type = multipart_body(frame)
     head = f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
-    heads = [head.encode(), (head + f"Content-Length: {len(body)}\r\n\r\n").encode()]
-    stop = threading.Event()
-    slow = [threading.Thread(target=slow_client, args=(port, heads[i % 2], body if i % 2 else b"", seconds, stop))
-            for i in range(clients)]
-    for thread in slow:
-        thread.start()
-    time.sleep(2)  # let them take their connections
-    answers, end = [], time.monotonic() + seconds - 2
-    while time.monotonic() < end:
-        answers.append(post_image(port, frame))
-    stop.set()
-    for thread in slow:
-        thread.join()
+    whole_head = (head + f"Content-Length: {len(body)}\r\n\r\n").encode()
+    stop, answers = threading.Event(), []
+    with ThreadPoolExecutor(clients) as pool:
+        for i in range(clients):
+            pool.submit(slow_client, port, *((whole_head, body) if i % 2 else (b"", head.encode())), stop)
+        time.sleep(2)  # let them take their connections
+        end = time.monotonic() + seconds - 2
+        while time.monotonic() < end:
+            answers.append(post_image(port, frame))
+        stop.set()
     return answers
 
 
 def start_proxy(upstream_port, workdir):
     """nginx with deploy/nginx.conf on a free loopback port, in front of `upstream_port`: (process, port)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     site = NGINX_SITE.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};")
     site = site.replace("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream_port}")
     workdir = Path(workdir)
     temp = " ".join(f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (workdir / "nginx.conf").write_text(
-        f"daemon off; master_process on; worker_processes 1; pid {workdir / 'nginx.pid'};\n"
+        f"daemon off; worker_processes 1; pid {workdir / 'nginx.pid'};\n"
         f"error_log {workdir / 'nginx-error.log'} warn;\nevents {{ worker_connections 512; }}\n"
         f"http {{ access_log off; {temp}\n{site}\n}}\n")
     process = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
@@ -222,28 +187,27 @@ def main(argv=None):
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="attack-")
     server = start_server(Path(workdir) / "gunicorn.log", model=args.model, timeout=900)
-    proxy = None
+    proxy, port = (None, server.port)
     try:
-        port = server.port
         if args.proxy:
             proxy, port = start_proxy(server.port, workdir)
-        time.sleep(5)  # both workers loaded (the first /healthz 200 may come from one)
-        workers = child_pids(server.pid)
         frame = load_frames(limit=1)[0]
-        for name, data in payloads(frame).items():
-            print(f"{name:24} {len(data) / 1024:7.0f} KiB  "
-                  f"{run_payload(port, workers, data, args.concurrency, post_image)}", flush=True)
+        idle_times = sorted(post_image(port, frame)[1] for _ in range(20))  # both workers warm
+        workers = child_pids(server.pid)
+        idle = {pid: rss_kib(pid) or 0 for pid in workers}
+        print(f"idle worker RSS {', '.join(f'{kib / 1024:.0f}' for kib in idle.values())} MiB")
         host = {"Host": "evil.example"}
-        redirect = run_payload(port, workers, None, args.concurrency,
-                               lambda p, _: request(p, "GET", "//api//playlists", headers=host))
-        location = request(port, "GET", "//api//playlists", headers=host)[2].get("Location")
-        print(f"{'host-header':24} {'':11} {redirect}  Location {location}", flush=True)
-        idle = sorted(post_image(port, frame)[1] for _ in range(20))
+        sends = {name: (data, post_image) for name, data in payloads(frame).items()}
+        sends["host-header"] = (b"", lambda p, _: request(p, "GET", "/api//playlists", headers=host))
+        for name, (data, send) in sends.items():
+            print(f"{name:22} {len(data) / 1024:6.0f} KiB  "
+                  f"{run_payload(port, workers, idle, data, args.concurrency, send)}", flush=True)
+        print(f"host-header Location: {request(port, 'GET', '/api//playlists', headers=host)[2].get('Location')}")
         answers = slow_clients_run(port, frame, args.slow_clients, args.slow_seconds)
         times = sorted(t for _, t, _ in answers)
-        ok = sum(1 for status, _, _ in answers if status == 200)
-        print(f"{args.slow_clients} slow clients, {args.slow_seconds} s: frames answered {ok}/{len(answers)}, "
-              f"p95 {percentile(times, 0.95) * 1000:.0f} ms (idle p95 {percentile(idle, 0.95) * 1000:.0f} ms)")
+        print(f"{args.slow_clients} slow clients, {args.slow_seconds} s: frames answered "
+              f"{sum(1 for a in answers if a[0] == 200)}/{len(answers)}, p95 "
+              f"{percentile(times, 0.95) * 1000:.0f} ms (idle p95 {percentile(idle_times, 0.95) * 1000:.0f} ms)")
     finally:
         if proxy:
             proxy.terminate()
