@@ -77,12 +77,11 @@ def test_detect_reads_photos_as_the_server_does(tmp_path, tiny_bundle):
     assert "Traceback" not in result.stderr
 
 
-def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypatch):
+def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle):
     """A photo past the server's pixel limit does not stop the evaluation at the first one."""
     from app.emotion_model import EmotionModel
     from training import evaluate as evaluate_module
 
-    monkeypatch.setitem(evaluate_module.DEFAULTS, "MAX_IMAGE_PIXELS", 640 * 480 - 1)
     small = tmp_path / "small.jpg"
     small.write_bytes(encode(cv2.resize(photo_with_face(0, 0), (320, 240))))
     big = [tmp_path / "big1.jpg", tmp_path / "big2.jpg"]
@@ -90,7 +89,8 @@ def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypa
         path.write_bytes(encode(photo_with_face(0, 0)))
     files = [("angry", big[0]), ("happy", small), ("sad", big[1])]
     with pytest.raises(DataError) as failure:
-        evaluate_module.predict_with_detection(EmotionModel.load(tiny_bundle), files)
+        evaluate_module.predict_with_detection(EmotionModel.load(tiny_bundle), files,
+                                               max_pixels=640 * 480 - 1)
     message = str(failure.value)
     assert message.startswith("2 unreadable image(s)")
     assert "big1.jpg" in message and "big2.jpg" in message and "small.jpg" not in message

@@ -17,10 +17,6 @@ def test_api_responses_carry_the_headers_too(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_no_debug_mode(app):
-    assert app.debug is False
-
-
 def test_static_files_are_served(client):
     response = client.get("/static/js/main.js")
     assert response.status_code == 200

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from app.bundle import DEFAULT_MODEL_PATH
+from app.decode import MAX_IMAGE_PIXELS
 from app.emotions import LABELS
 from training.calibration import expected_calibration_error, plot_reliability
 from training.dataset import DataError, first_few, load_faces, scan_folder, unreadable_images
@@ -96,7 +97,7 @@ def relabelled(files, csv_path, data):
     return kept
 
 
-def predict_with_detection(model, files):
+def predict_with_detection(model, files, max_pixels=MAX_IMAGE_PIXELS):
     """Labels and probabilities for the largest face in each photo, through the server's pipeline.
 
     The server's own decoder judges each photo (it reads some the training loader cannot,
@@ -104,11 +105,10 @@ def predict_with_detection(model, files):
     others: all are named in one DataError at the end.
     """
     from app.analysis import FrameAnalyzer
-    from app.faces import FaceDetector, ImageRejected
+    from app.decode import ImageRejected
+    from app.faces import FaceDetector
 
-    from app.config import DEFAULTS  # MERGE: the limit moves to the core
-
-    analyzer = FrameAnalyzer(FaceDetector(), model, DEFAULTS["MAX_IMAGE_PIXELS"])
+    analyzer = FrameAnalyzer(FaceDetector(), model, max_pixels)
     y_true, y_prob, no_face, rejected = [], [], [], []
     for index, (label, path) in enumerate(files, start=1):
         try:
