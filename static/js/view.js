@@ -149,3 +149,27 @@ export function renderBoxes(layer, faces, image, { mirror = false, mainLabel, ma
       : main && mainLabel === null ? UNSURE_TEXT : "…";
   });
 }
+
+/** The mood history list, newest first. */
+export function renderHistory(listElement, entries) {
+  if (!entries.length) {
+    const empty = document.createElement("li");
+    empty.className = "history-empty";
+    empty.textContent = "No mood yet.";
+    listElement.replaceChildren(empty);
+    return;
+  }
+  listElement.replaceChildren(...entries.map((entry) => {
+    const item = document.createElement("li");
+    item.dataset.mood = entry.mood;
+    const time = document.createElement("time");
+    const date = new Date(entry.at);
+    time.dateTime = date.toISOString();
+    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const mood = document.createElement("span");
+    mood.className = "history-mood";
+    mood.textContent = emotionName(entry.mood) + (entry.locked ? " (playlist locked)" : "");
+    item.append(time, mood);
+    return item;
+  }));
+}
