@@ -13,7 +13,7 @@ import pytest
 
 from bench.soak import multipart_body, start_server
 from tests.bundles import make_tiny_bundle
-from tests.images import astronaut, video_frames
+from tests.images import SHARED, astronaut, shared, video_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -39,11 +39,11 @@ def chromium_path():
     return CHROMIUM
 
 
-def write_y4m(frames, path):
-    """RGB frames as a .y4m file, the format Chromium's fake camera plays (in a loop)."""
+def write_y4m(frames, path, fps=30):
+    """RGB frames as a .y4m file, the format Chromium's fake camera plays (in a loop, at `fps`)."""
     height, width = frames[0].shape[:2]
     with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for rgb in frames:
             out.write(b"FRAME\n")
             out.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
@@ -169,3 +169,51 @@ class ConsoleErrors(list):
         page.on("console", lambda msg: self.append(f"console: {msg.text}") if msg.type == "error" else None)
         page.on("pageerror", lambda exc: self.append(f"pageerror: {exc}"))
         return page
+
+
+FER_PLUS_TEST = SHARED / "data" / "ferplus4" / "test"
+# The alternating camera's corner: white while the happy face shows, black while the sad one
+# does, so the page (tests/browser/readings.js) can tell when the face changed.
+MARKER = 24
+
+
+@pytest.fixture(scope="session")
+def expression_faces(server):
+    """{"happy": RGB, "sad": RGB}: a still FER+ test photo of each expression (read from
+    ../shared at test time) on a camera-sized canvas, the one of the first 40 that the served
+    model reads as that expression with the clearest lead."""
+    return {emotion: clearest_face(server, emotion) for emotion in ("happy", "sad")}
+
+
+def clearest_face(server, emotion, tries=40):
+    best = None
+    for path in sorted(Path(shared(FER_PLUS_TEST / emotion)).iterdir())[:tries]:
+        canvas = face_on_canvas(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+        label, lead = served_reading(server, canvas)
+        if label == emotion and (best is None or lead > best[0]):
+            best = (lead, canvas)
+        if best and best[0] > 0.7:
+            break
+    if best is None:
+        pytest.fail(f"the served model reads none of the first {tries} FER+ {emotion} photos as {emotion}")
+    return best[1]
+
+
+def face_on_canvas(grey, size=240, width=640, height=480):
+    """A 48-px face crop scaled up, with a margin, on a grey 640x480 canvas (a camera frame)."""
+    face = cv2.resize(grey, (size, size), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((height, width), 128, np.uint8)
+    top, left = (height - size) // 2, (width - size) // 2
+    canvas[top:top + size, left:left + size] = face
+    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB)
+
+
+def alternating_camera(faces, path, seconds, fps=10):
+    """A camera showing the happy face for `seconds`, then the sad one, in a loop; the corner
+    marker says which."""
+    frames = []
+    for emotion, shade in (("happy", 255), ("sad", 0)):
+        frame = faces[emotion].copy()
+        frame[:MARKER, :MARKER] = shade
+        frames += [frame] * int(seconds * fps)
+    return write_y4m(frames, path, fps=fps)
