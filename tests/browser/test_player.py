@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import alternating_camera
-from tests.browser.test_webcam import camera_browser, fake_prediction, start_camera
+from tests.browser.conftest import (
+    alternating_camera, camera_browser, fake_prediction, replay_served_answers, start_camera,
+)
 
 READINGS_JS = Path(__file__).with_name("readings.js").read_text(encoding="utf-8")
 QUIET = ("not sure", "no face in view")
@@ -65,11 +66,13 @@ def turns_camera(expression_faces, tmp_path_factory):
     return alternating_camera(expression_faces, tmp_path_factory.mktemp("camera") / "turns.y4m", seconds=4)
 
 
-def test_the_mood_committed_is_the_reading_shown_at_commit(playwright_instance, chromium_path, turns_camera, server):
+def test_the_mood_committed_is_the_reading_shown_at_commit(
+        playwright_instance, chromium_path, turns_camera, served_answers, server):
     """A happy and a sad face by turns, 4 s each: the music follows both, and each commit is
     the mood the headline and the top bar show at that moment (the issue saw commits to a mood
-    the face had left, headline and bars disagreeing)."""
+    the face had left, headline and bars disagreeing). The model's answers are replayed."""
     with recorded_camera(playwright_instance, chromium_path, turns_camera, server) as (page, errors):
+        replay_served_answers(page, served_answers)
         start_camera(page, server)
         page.wait_for_function(
             "() => new Set(window.__moodtunes.commits.map((c) => c.mood)).size >= 2", timeout=120_000)
@@ -172,14 +175,17 @@ def test_a_video_that_cannot_load_is_skipped_within_4_s(camera_page, server):
 
 @pytest.mark.skipif(os.environ.get("MOODTUNES_BARS") != "1",
                     reason="measures the issue's bars for minutes: set MOODTUNES_BARS=1 to run it")
-def test_bars_with_8_s_expressions(playwright_instance, chromium_path, expression_faces, server,
-                                   tmp_path, artifacts):
+def test_bars_with_8_s_expressions(playwright_instance, chromium_path, expression_faces, served_answers,
+                                   server, tmp_path, artifacts):
     """Happy and sad by turns, 8 s each, for six turns: 0 commits to a mood the reading does not
     show, headline = top bar on every frame, and from the face changing to its playlist being
-    queued (or put on) at most 3 s."""
+    queued (or put on) at most 3 s. MOODTUNES_BARS_LIVE=1 asks the server for every frame
+    instead of replaying its answers (then the figures include this machine's inference time)."""
     turns = int(os.environ.get("MOODTUNES_BARS_TURNS", "6"))
     camera = alternating_camera(expression_faces, tmp_path / "bars.y4m", seconds=8)
     with recorded_camera(playwright_instance, chromium_path, camera, server) as (page, _errors):
+        if os.environ.get("MOODTUNES_BARS_LIVE") != "1":
+            replay_served_answers(page, served_answers)
         start_camera(page, server)
         page.wait_for_function(f"() => window.__moodtunes.faces.length >= {turns + 2}",
                                timeout=(turns + 3) * 8_000 + 60_000)
