@@ -362,7 +362,10 @@ video.addEventListener("resize", fitStageToVideo);
 document.addEventListener("visibilitychange", () => {
   body.dataset.paused = String(document.hidden);
   if (document.hidden) loop.pause();
-  else loop.resume();
+  else {
+    smoother.reset(); // the face seen before the tab was hidden says nothing about now
+    loop.resume();
+  }
 });
 window.addEventListener("pagehide", () => {
   if (camera.live) stopCamera(); // the camera light goes off with the page

@@ -35,11 +35,12 @@ export class MoodSmoother {
    * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead
    * @param {number} [options.unsureBelow=UNSURE_BELOW] a top class less likely than this is "not sure"
    * @param {number} [options.noFaceMs=1000]   after this long without a face the reading is "no face"
+   * @param {number} [options.staleMs=10000]   a face seen this long ago, with no frame since, is forgotten
    * @param {string[]} [options.labels]        class names, in order
    */
   constructor({
     alpha = 0.35, holdMs = 1500, labelHoldMs = 400, labelMargin = 0.15, unsureBelow = UNSURE_BELOW,
-    noFaceMs = 1000, labels = EMOTIONS,
+    noFaceMs = 1000, staleMs = 10000, labels = EMOTIONS,
   } = {}) {
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError("alpha must be in (0, 1]");
     this.alpha = alpha;
@@ -48,6 +49,7 @@ export class MoodSmoother {
     this.labelMargin = Math.max(0, labelMargin);
     this.unsureBelow = Math.max(0, unsureBelow);
     this.noFaceMs = Math.max(0, noFaceMs);
+    this.staleMs = Math.max(this.noFaceMs, staleMs);
     this.labels = [...labels];
     this.stableMood = null;
     this.reset();
@@ -85,10 +87,10 @@ export class MoodSmoother {
     const frame = this._vector(probabilities);
     let display;
     if (frame) {
-      // No frame at all for noFaceMs (tab hidden, error back-off), even after a no-face
-      // frame: nothing says the face was there, so start afresh as the no-face path would
-      // have; the hold counts only time with frames arriving.
-      if (this._average !== null && nowMs - this._lastFrameAt >= this.noFaceMs) this.reset();
+      // No frame at all for staleMs (a tab hidden long; the page also resets on its return),
+      // even after a no-face frame: nothing says the face was there, so start afresh. Frames
+      // a few seconds apart (a slow server) still count: each one saw the face.
+      if (this._average !== null && nowMs - this._lastFrameAt >= this.staleMs) this.reset();
       this._resumeClocks(nowMs);
       this._average = this._average === null
         ? frame

@@ -196,8 +196,8 @@ describe("MoodSmoother: no face", () => {
     assert.equal(smoother.stableMood, "sad");
   });
 
-  it("does not count a gap without any frames as holding (hidden tab, error back-off)", () => {
-    const smoother = new MoodSmoother({ holdMs: 3000, noFaceMs: 1000 });
+  it("does not count a long gap without any frames as holding (a tab hidden a while)", () => {
+    const smoother = new MoodSmoother({ holdMs: 3000, noFaceMs: 1000, staleMs: 5000 });
     smoother.adoptMood("happy");
     smoother.update(SAD, 0);
     smoother.update(SAD, 200);
@@ -211,8 +211,17 @@ describe("MoodSmoother: no face", () => {
     assert.equal(later.findIndex((reading) => reading.moodChanged), 14, "3000 ms after 8200");
   });
 
+  it("counts frames seconds apart as the face held (a slow server), so the music still follows", () => {
+    const smoother = new MoodSmoother({ holdMs: 1500 });
+    smoother.adoptMood("happy");
+    const readings = feed(smoother, Array(4).fill(SAD), { stepMs: 2500 }); // one answer every 2.5 s
+    assert.equal(readings[0].label, "sad");
+    assert.deepEqual(readings.map((reading) => reading.moodChanged), [false, true, false, false]);
+  });
+
+
   it("does not count a gap without any frames as holding after a frame without the face", () => {
-    const smoother = new MoodSmoother({ holdMs: 3000, noFaceMs: 1000 });
+    const smoother = new MoodSmoother({ holdMs: 3000, noFaceMs: 1000, staleMs: 5000 });
     smoother.adoptMood("happy");
     feed(smoother, Array(15).fill(SAD)); // 0 … 2800 ms: almost held
     smoother.update(null, 2900); // the person looks away, then the tab is hidden for a minute
