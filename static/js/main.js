@@ -19,7 +19,7 @@ renderEmotionRows(); // the bars and match/lift rows, before anything looks them
 
 const config = {
   frameIntervalMs: numberAttribute("frameIntervalMs", 200, 50, 10000),
-  moodHoldMs: numberAttribute("moodHoldMs", 1500, 0, 120000),
+  moodHoldMs: numberAttribute("moodHoldMs", 1200, 0, 120000),
 };
 
 const CAMERA_MESSAGES = {

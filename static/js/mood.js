@@ -29,9 +29,9 @@ export const UNSURE_BELOW = 0.5;
 export class MoodSmoother {
   /**
    * @param {object} [options]
-   * @param {number} [options.alpha=0.35]       weight of the newest frame in the moving average
-   * @param {number} [options.holdMs=1500]     how long the headline must name a mood before it is adopted
-   * @param {number} [options.labelHoldMs=400] how long another class must lead before the candidate changes
+   * @param {number} [options.alpha=0.5]        weight of the newest frame in the moving average
+   * @param {number} [options.holdMs=1200]     how long the headline must name a mood before it is adopted
+   * @param {number} [options.labelHoldMs=300] how long another class must lead before the candidate changes
    * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead
    * @param {number} [options.unsureBelow=UNSURE_BELOW] a top class less likely than this is "not sure"
    * @param {number} [options.noFaceMs=1000]   after this long without a face the reading is "no face"
@@ -39,7 +39,7 @@ export class MoodSmoother {
    * @param {string[]} [options.labels]        class names, in order
    */
   constructor({
-    alpha = 0.35, holdMs = 1500, labelHoldMs = 400, labelMargin = 0.15, unsureBelow = UNSURE_BELOW,
+    alpha = 0.5, holdMs = 1200, labelHoldMs = 300, labelMargin = 0.15, unsureBelow = UNSURE_BELOW,
     noFaceMs = 1000, staleMs = 10000, labels = EMOTIONS,
   } = {}) {
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError("alpha must be in (0, 1]");

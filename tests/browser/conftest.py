@@ -276,7 +276,7 @@ def start_camera(page, server):
     page.goto(server)
     if page.get_attribute("body", "data-camera") != "live":
         page.click("#camera-toggle")
-    page.wait_for_selector("body[data-camera=live]", timeout=10_000)
+    page.wait_for_selector("body[data-camera=live]", timeout=30_000)
 
 
 def fake_prediction(server, emotion):

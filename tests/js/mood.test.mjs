@@ -68,7 +68,7 @@ describe("MoodSmoother: smoothing", () => {
     const frames = [HAPPY, HAPPY, HAPPY, SAD, HAPPY, HAPPY, NEUTRAL, HAPPY, HAPPY, HAPPY, HAPPY];
     const readings = feed(smoother, frames);
     assert.ok(readings.every((reading) => reading.label === "happy" || reading.label === null));
-    assert.equal(readings[3].label, "happy", "one sad frame leaves happy the top, over the threshold");
+    assert.ok(headlineChanges(readings) <= 2, "at most a moment of not sure");
     assert.equal(readings.at(-1).label, "happy");
   });
 
