@@ -273,8 +273,14 @@ def camera_page(playwright_instance, chromium_path, y4m_camera, server):
 
 
 def start_camera(page, server):
+    """Opens the page with the camera live: it starts by itself where the camera is allowed
+    already; a click then would stop it, so the test clicks only if it stays off."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(server)
-    if page.get_attribute("body", "data-camera") != "live":
+    try:
+        page.wait_for_function("() => document.body.dataset.camera !== 'idle'", timeout=5_000)
+    except PlaywrightTimeout:
         page.click("#camera-toggle")
     page.wait_for_selector("body[data-camera=live]", timeout=30_000)
 
