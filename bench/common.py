@@ -1,5 +1,6 @@
-"""What the benches share: webcam frames, the gunicorn server they start, the HTTP client,
-and one frame size, JPEG quality and percentile definition, so a p50 means the same in each."""
+"""What the benches share: webcam frames, the gunicorn server they start (and nginx in front of it),
+the HTTP client, and one frame size, JPEG quality and percentile definition, so a p50 means the same
+in each."""
 
 import argparse
 import http.client
@@ -53,30 +54,24 @@ def video_frames(path=VIDEO):
         height, width = bgr.shape[:2]
         crop_w = min(width, height * FRAME_SIZE[0] // FRAME_SIZE[1])
         x0 = (width - crop_w) // 2
-        frames.append(encode_jpeg(cv2.resize(bgr[:, x0:x0 + crop_w], FRAME_SIZE,
-                                             interpolation=cv2.INTER_AREA)))
+        frame = cv2.resize(bgr[:, x0:x0 + crop_w], FRAME_SIZE, interpolation=cv2.INTER_AREA)
+        frames.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
     capture.release()
     return frames
-
-
-def encode_jpeg(bgr):
-    import cv2
-
-    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
 
 
 def percentiles(values, qs=(50, 95)):
     """{"p50": …} interpolated between ranks (the stdlib's "inclusive" method, numpy's default)."""
     if not values:
         return {f"p{q}": None for q in qs}
-    cuts = statistics.quantiles(values * 2 if len(values) == 1 else values, n=100,
-                                method="inclusive")
+    cuts = statistics.quantiles(values * 2 if len(values) == 1 else values, n=100, method="inclusive")
     return {f"p{q}": round(cuts[q - 1], 1) for q in qs}
 
 
 @dataclass
 class Server:
-    """A gunicorn master a bench started on 127.0.0.1, with its log file."""
+    """A gunicorn master (or nginx) a bench started on 127.0.0.1, with its log file; stopped when
+    a `with` block on it ends."""
 
     process: subprocess.Popen
     port: int
@@ -89,6 +84,12 @@ class Server:
 
     def pids(self):  # the master and its workers
         return [self.pid, *child_pids(self.pid)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
     def stop(self, timeout=30):
         """SIGTERM the master (it stops its workers gracefully); SIGKILL them all after `timeout`."""
@@ -125,6 +126,32 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
             start_new_session=True,  # Ctrl-C reaches the bench, which then stops the server
             pass_fds=(listener.fileno(),))
         server = Server(process, listener.getsockname()[1], Path(log_path))
+    return started(server, timeout)
+
+
+def start_proxy(upstream, workdir, timeout=30):
+    """nginx with deploy/nginx.conf in front of the Server `upstream`, on a free loopback port,
+    its files in `workdir`: a Server. (nginx binds the port itself: another process could
+    take it first, and nginx then fails to start.)"""
+    workdir = Path(workdir)
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    site = (ROOT / "deploy" / "nginx.conf").read_text().replace("listen 80;", f"listen 127.0.0.1:{port};")
+    site = site.replace("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream.port}")
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # else nginx's own, in /var/lib
+    temps = " ".join(f"{kind}_temp_path {workdir / kind};" for kind in kinds)
+    (workdir / "nginx.conf").write_text(
+        f"daemon off; worker_processes 1; pid {workdir / 'nginx.pid'}; error_log stderr warn;\n"
+        f"events {{ worker_connections 512; }}\nhttp {{ access_log off; {temps}\n{site}\n}}\n")
+    with open(workdir / "nginx.log", "ab") as log_file:
+        process = subprocess.Popen(["nginx", "-e", "stderr", "-p", workdir, "-c", workdir / "nginx.conf"],
+                                   stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    return started(Server(process, port, workdir / "nginx.log"), timeout)
+
+
+def started(server, timeout):
+    """`server` once it answers /healthz; stopped if it does not, or on Ctrl-C meanwhile."""
     try:
         wait_until_ready(server, timeout)
     except BaseException:
@@ -136,20 +163,29 @@ def start_server(log_path, model=None, workers=None, extra_env=None, timeout=180
 def wait_until_ready(server, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server.process.poll() is None:
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
-        try:
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            conn.close()
+        if get(server.port, "/healthz", host=server.host)[0] == "200":
+            return
         time.sleep(0.5)
     log = "\n".join(server.log_path.read_text(errors="replace").splitlines()[-25:])
     state = f"exited with status {server.process.returncode}" if server.process.poll() is not None \
         else f"was not ready after {timeout:g} s"
     raise RuntimeError(f"the server {state}; its log ends:\n{log}")
+
+
+def get(port, path, headers=None, timeout=5, host="127.0.0.1"):
+    """(status, seconds, response headers) of one GET on a fresh connection; the status is a
+    string, as in Outcome: the error's name when there was no answer."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return str(response.status), time.perf_counter() - started, dict(response.getheaders())
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__, time.perf_counter() - started, {}
+    finally:
+        conn.close()
 
 
 def child_pids(pid):

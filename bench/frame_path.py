@@ -65,12 +65,10 @@ def summary(timings, seconds, with_face):
 
 def ours(model_path):
     from app.analysis import FrameAnalyzer
-    from app.config import DEFAULTS
     from app.emotion_model import EmotionModel
     from app.faces import FaceDetector
 
-    analyzer = FrameAnalyzer(FaceDetector(), EmotionModel.load(model_path),
-                             DEFAULTS["MAX_IMAGE_PIXELS"])
+    analyzer = FrameAnalyzer(FaceDetector(), EmotionModel.load(model_path))  # the app's limits
 
     def analyze(jpeg):
         result = analyzer.analyze(jpeg)
@@ -174,12 +172,9 @@ def run(args, frames, distinct, model_path):
                                              / report["pipelines"][key]["stages_ms"]["total"]["p50"], 2)
     progress("starting gunicorn …")
     with tempfile.NamedTemporaryFile(prefix="frame_path-", suffix=".log") as log:
-        server = start_server(log.name, model=model_path)
-        try:
+        with start_server(log.name, model=model_path) as server:
             progress(f"posting frames to 127.0.0.1:{server.port} …")
             report["http"] = http_passes(server.port, frames, args.warmup, args.clients)
-        finally:
-            server.stop()
     failed = failed or any(p["errors"] or p["retries"] for p in report["http"].values())
     return report, failed
 
@@ -192,10 +187,9 @@ def main(argv=None):
     if not distinct:
         progress(f"no frames: OpenCV read none from {args.video} (pass --video)")
         return 2
-    from app.bundle import BundleError
-    from app.config import DEFAULTS
+    from app.bundle import DEFAULT_MODEL_PATH, BundleError
 
-    model_path = Path(args.model or DEFAULTS["MODEL_PATH"]).resolve()
+    model_path = Path(args.model or DEFAULT_MODEL_PATH).resolve()
     frames = [distinct[i % len(distinct)] for i in range(args.frames)]
     try:
         report, failed = run(args, frames, len(distinct), model_path)

@@ -79,15 +79,12 @@ def text(s):
 
 def soak(args, bodies):
     with tempfile.NamedTemporaryFile(prefix="soak-", suffix=".log") as log:
-        server = start_server(log.name, model=args.model, workers=args.workers)
-        try:
+        with start_server(log.name, model=args.model, workers=args.workers) as server:
             deadline = time.monotonic() + args.time_limit
             warmup, _ = post_frames(server.port, bodies, args.warmup, args.clients, deadline)
             before = rss_mib(server.pids())
             outcomes, seconds = post_frames(server.port, bodies, args.requests, args.clients, deadline)
             after = rss_mib(server.pids())
-        finally:
-            server.stop()
     summary = summarize(warmup, outcomes, seconds, before, after, args.clients)
     summary["stopped_by_time_limit"] = len(outcomes) < args.requests
     return summary

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from bench.attack import slow_clients_run, start_proxy
-from bench.soak import start_server
+from bench.attack import slow_clients_run
+from bench.common import start_proxy, start_server
 from tests.images import astronaut, encode
 
 
@@ -18,19 +18,13 @@ from tests.images import astronaut, encode
 def proxy_port(tiny_bundle, tmp_path):
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (.ci/run installs Debian's nginx-light)")
-    server = start_server(tmp_path / "gunicorn.log", model=tiny_bundle, workers=2, timeout=600)
-    try:
-        proxy, port = start_proxy(server.port, tmp_path)
-        try:
-            yield port
-        finally:
-            proxy.terminate()
-            proxy.wait(10)
-    finally:
-        server.stop()
+    with start_server(tmp_path / "gunicorn.log", model=tiny_bundle, workers=2, timeout=600) as server, \
+            start_proxy(server, tmp_path) as proxy:
+        yield proxy.port
 
 
 def test_frames_are_answered_while_16_clients_send_1_byte_a_second(proxy_port):
     answers = slow_clients_run(proxy_port, encode(astronaut()), clients=16, seconds=10)
     assert answers
-    assert [status for status, _, _ in answers] == [200] * len(answers)
+    assert [outcome.status for outcome in answers] == ["200"] * len(answers)
+    assert not any(outcome.retried for outcome in answers)
