@@ -49,6 +49,8 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
 os.environ.setdefault("MODEL_LOADING", "background")  # /healthz answers 503 until ready
+# TensorFlow's documented switch for its C++ log: errors only, not its start-up notices.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Access log: method, path (no query string), status, size and time; never
 # request bodies, so frames never reach a log.
@@ -78,6 +80,14 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
 _forks = itertools.count()
+
+
+def on_starting(server):
+    """Settings, model bundle and catalogue checked once, before any worker forks: a broken
+    start-up exits with status 3 and one line, instead of every worker failing at once."""
+    from app.preflight import check_or_exit
+
+    check_or_exit()
 
 
 def pre_fork(server, worker):

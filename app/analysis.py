@@ -4,8 +4,11 @@ import time
 
 import numpy as np
 
-from app.config import DEFAULTS
-from app.faces import crop_face, decode_image
+from app.decode import MAX_IMAGE_PIXELS, decode_image
+from app.faces import crop_face
+
+# Faces classified per frame, the largest ones: bounds the work one group photo costs.
+MAX_FACES = 32
 
 
 class DeadlineExceeded(Exception):
@@ -15,14 +18,14 @@ class DeadlineExceeded(Exception):
 class FrameAnalyzer:
     """Holds the detector and the model; `analyze` turns image bytes into a result dict."""
 
-    def __init__(self, detector, model, max_pixels, max_faces=DEFAULTS["MAX_FACES"]):
+    def __init__(self, detector, model, max_pixels=MAX_IMAGE_PIXELS, max_faces=MAX_FACES):
         self.detector = detector
         self.model = model
         self.max_pixels = max_pixels
         self.max_faces = max_faces
 
     def analyze(self, data, deadline=None):
-        """Result for one image; raises faces.ImageRejected for bad input.
+        """Result for one image; raises decode.ImageRejected for bad input.
 
         Only the `max_faces` largest faces are classified, and only they are
         listed: in one batched model call, largest first, the largest one giving

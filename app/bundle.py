@@ -1,6 +1,6 @@
 """The model bundle: `NAME.keras` with `NAME.json` metadata beside it.
 
-The metadata is the contract between training and serving (see DESIGN.md):
+The metadata is the contract between training and serving (see docs/DESIGN.md):
 labels, input size and channels, what it was trained on, its metrics. It also
 records the model file's SHA-256 so a model swapped without its metadata is
 caught at start-up instead of serving wrong labels.
@@ -10,16 +10,18 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 from app.emotions import LABELS
 
+# The model the app serves and the CLIs evaluate unless told otherwise.
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "moodtunes_vgg16.keras"
 TRAIN_HINT = (
-    "Train one with: python -m training.train --data ../shared/data/fer4 "
+    "Train one with: python -m training.train --data ../shared/data/ferplus4 "
     "--weights ../shared/weights/vgg16_imagenet_notop.weights.h5 --out models/NAME.keras"
 )
-# The sides, in pixels, of the input a bundle may declare (training.train checks its options
-# against the same range before a run, not after it).
+# The sides, in pixels, of the input a bundle may declare.
 INPUT_SIDES = range(8, 1025)
 
 
@@ -59,6 +61,9 @@ def read_metadata(model_path):
     expected_hash = metadata.get("sha256")
     try:
         actual_hash = expected_hash and file_sha256(model_path)
+        # A .keras file is a zip archive: a truncated or overwritten one is caught here,
+        # before any worker starts TensorFlow to find out.
+        is_archive = zipfile.is_zipfile(model_path)
     except OSError as exc:  # e.g. no permission to read it
         raise BundleError(f"cannot read {model_path}: {exc}. {TRAIN_HINT}") from None
     if expected_hash and expected_hash != actual_hash:
@@ -67,6 +72,9 @@ def read_metadata(model_path):
             f"the model file was replaced without its metadata, or writing the pair was "
             f"interrupted. {TRAIN_HINT}"
         )
+    if not is_archive:
+        raise BundleError(f"cannot load {model_path}: the file exists but is not a readable "
+                          f".keras archive (corrupt or truncated). {TRAIN_HINT}")
     return metadata
 
 

@@ -7,20 +7,23 @@ import math
 import os
 from pathlib import Path
 
+from app.analysis import MAX_FACES
+from app.bundle import DEFAULT_MODEL_PATH
+from app.decode import MAX_IMAGE_PIXELS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
-    "MODEL_PATH": str(ROOT / "models" / "moodtunes_vgg16.keras"),
+    "MODEL_PATH": str(DEFAULT_MODEL_PATH),
     "PLAYLISTS_PATH": str(ROOT / "app" / "playlists.json"),
     "MUSIC_DIR": str(ROOT / "music"),
     "MAX_UPLOAD_MB": 8.0,
     # A decompression-bomb guard: far above any camera frame or phone photo.
-    "MAX_IMAGE_PIXELS": 40_000_000,
+    "MAX_IMAGE_PIXELS": MAX_IMAGE_PIXELS,
     # A frame not yet being classified this long after its request began is answered 503
     # (checked between stages: a classification once started is finished).
     "REQUEST_TIMEOUT_S": 10.0,
-    # Faces classified per frame, the largest ones: bounds the work one group photo costs.
-    "MAX_FACES": 32,
+    "MAX_FACES": MAX_FACES,
     # "eager": create_app() returns with the model loaded (tests, scripts).
     # "background": the app answers at once, /healthz says 503 until the model
     # is in (gunicorn.conf.py sets this).

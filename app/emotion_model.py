@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from app.bundle import TRAIN_HINT, BundleError, read_metadata
-from app.quiet_tensorflow import load_tensorflow
 
 
 class EmotionModel:
@@ -54,9 +56,6 @@ def read_keras_model(model_path):
     """The Keras model in a .keras file; a BundleError, saying what is wrong, if it cannot be read."""
     model_path = Path(model_path)
     try:
-        load_tensorflow()
-        import keras
-
         return keras.saving.load_model(model_path, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt file
         reason = exc
@@ -78,11 +77,6 @@ def _frozen_inference(keras_model, input_shape):
     otherwise be cast and re-laid-out on every call: freezing does that once
     and makes classification ~4× faster with identical outputs.
     """
-    tf = load_tensorflow()
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
     traced = tf.function(lambda x: keras_model(x, training=False),
                          input_signature=[tf.TensorSpec(input_shape, tf.float32)])
     frozen = convert_variables_to_constants_v2(traced.get_concrete_function())

@@ -1,29 +1,15 @@
-"""From uploaded bytes to face crops: decode safely, detect faces, crop them.
+"""From decoded pixels to face crops: detect faces, crop them.
 
 Uses OpenCV's Haar cascade, which ships inside opencv-python (4.x), so it
-works offline. Images are decoded with Pillow, which judges the type by the
-bytes, reads the size from the header before decoding any pixels, and
-reports truncated files instead of returning half an image.
+works offline. Decoding uploads is app/decode.py's job.
 """
 
-import io
 import math
 import threading
 from dataclasses import dataclass
 
 import cv2
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.rejection import Rejected
-
-# Only these decoders ever see an upload (Pillow's JPEG decoder also opens MPO,
-# the JPEG variant some phones write).
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
-# Pillow cannot identify a file whose header is damaged; its first bytes still
-# tell an accepted type (then it is a broken image, 400) from any other (415).
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
 # forehead); widening the box by this much per side frames faces the same way.
@@ -53,10 +39,6 @@ FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
                           [0.354, 0.745], [0.646, 0.745]])
 
 
-class ImageRejected(Rejected):
-    """The upload is not an image the app can read."""
-
-
 @dataclass(frozen=True)
 class FaceBox:
     x: int
@@ -73,76 +55,6 @@ class FaceBox:
 
     def as_list(self):
         return [self.x, self.y, self.w, self.h]
-
-
-def decode_image(data, max_pixels, grayscale=True):
-    """Bytes → uint8 array (H, W) grey or (H, W, 3) RGB; raises ImageRejected."""
-    if not data:
-        raise ImageRejected("empty_image", "the image file is empty", 400)
-    try:
-        # Pillow's own bomb limit only warns below 2× its size; the pixel check
-        # in _decode_opened (far lower) is the one that refuses.
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except UnidentifiedImageError:
-        if _has_accepted_signature(data):
-            raise ImageRejected("invalid_image", "the image header is corrupt", 400) from None
-        raise ImageRejected(
-            "unsupported_media_type", "not a JPEG, PNG or WebP image", 415
-        ) from None
-    except Image.DecompressionBombError:
-        raise _too_many_pixels(max_pixels) from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageRejected("invalid_image", f"cannot read the image: {exc}", 400) from None
-    with image:
-        return _decode_opened(image, max_pixels, grayscale)
-
-
-def _decode_opened(image, max_pixels, grayscale):
-    width, height = image.size
-    if width * height > max_pixels:
-        raise _too_many_pixels(max_pixels)
-    try:
-        if image.format in ("JPEG", "MPO") and grayscale:
-            image.draft("L", image.size)  # libjpeg decodes luminance only: faster
-        image = _eight_bit(_upright(image))
-        pixels = np.asarray(image.convert("L" if grayscale else "RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageRejected("invalid_image", f"the image is truncated or corrupt: {exc}", 400) from None
-    if pixels.size == 0:
-        raise ImageRejected("invalid_image", "the image has no pixels", 400)
-    return pixels
-
-
-def _has_accepted_signature(data):
-    is_webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
-    return data.startswith((PNG_SIGNATURE, JPEG_SIGNATURE)) or is_webp
-
-
-def _eight_bit(image):
-    """16-bit greyscale (a PNG opens as mode I;16, or I in older Pillow) scaled to 8 bits.
-
-    Pillow's convert() clips such values at 255 instead of scaling them,
-    which turns nearly the whole picture white.
-    """
-    if not image.mode.startswith("I"):
-        return image
-    return Image.fromarray(np.clip(np.asarray(image) >> 8, 0, 255).astype(np.uint8))
-
-
-def _upright(image):
-    """Turn phone photos (stored sideways, with an EXIF orientation) upright.
-
-    EXIF is only metadata: a broken block must not cost the user the photo.
-    """
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # Pillow raises struct.error, TypeError, KeyError… on malformed tags
-        return image
-
-
-def _too_many_pixels(max_pixels):
-    return ImageRejected(
-        "image_too_large", f"the image has more than {max_pixels:,} pixels", 413)
 
 
 class FaceDetector:

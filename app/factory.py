@@ -13,7 +13,6 @@ from app import api, errors, media, pages
 from app.analysis import FrameAnalyzer
 from app.bundle import BundleError, read_metadata
 from app.config import ROOT, finalize, from_environment
-from app.emotion_model import EmotionModel
 from app.emotions import LABELS
 from app.faces import FaceDetector
 from app.playlists import PlaylistService, load_catalog
@@ -42,11 +41,15 @@ class Services:
     """
 
     playlists: PlaylistService
-    model: EmotionModel | None = None
+    model: "EmotionModel | None" = None
     analyzer: FrameAnalyzer | None = None
     labels: tuple = LABELS
 
     def load_model(self, config, metadata):
+        # TensorFlow is imported here, in the loader thread under gunicorn: a worker answers
+        # (503 model_loading) and reports to gunicorn's heartbeat while it loads, however long.
+        from app.emotion_model import EmotionModel
+
         model = EmotionModel.load(config["MODEL_PATH"], metadata)
         self.analyzer = FrameAnalyzer(FaceDetector(), model, config["MAX_IMAGE_PIXELS"],
                                       config["MAX_FACES"])
@@ -62,6 +65,9 @@ def create_app(test_config=None):
         template_folder=str(ROOT / "templates"),
     )
     app.request_class = InMemoryRequest
+    # Werkzeug answers //api//x with a redirect to an absolute URL built from the Host
+    # header, which the client chooses: no such redirects, a plain 404 instead.
+    app.url_map.merge_slashes = False
     app.config.update(finalize({**from_environment(), **(test_config or {})}))
     _configure_logging(app.config["LOG_LEVEL"])
 

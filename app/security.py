@@ -1,7 +1,7 @@
 """Security headers on every response."""
 
 # Only what the page needs: its own scripts, styles, API and media, and the
-# two players it can embed.
+# YouTube player it embeds.
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -9,7 +9,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "img-src 'self' data: blob:",
     "media-src 'self' blob:",
     "connect-src 'self'",
-    "frame-src https://www.youtube-nocookie.com https://open.spotify.com",
+    "frame-src https://www.youtube-nocookie.com",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",

@@ -1,4 +1,4 @@
-"""The HTTP API against DESIGN.md's contracts, on a tiny model built by the tests."""
+"""The HTTP API against docs/DESIGN.md's contracts, on a tiny model built by the tests."""
 
 import io
 import os
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.decode import decode_image
 from app.emotions import LABELS
-from app.faces import decode_image
 from tests.images import astronaut, encode, group_photo, no_face, phone_photo, two_faces, video_frames
 
 
@@ -208,6 +208,14 @@ def test_too_many_form_parts_is_not_called_too_large(client):
 def test_too_many_pixels(make_app):
     client = make_app(MAX_IMAGE_PIXELS=100_000).test_client()
     assert_error(post_image(client, encode(astronaut())), 413, "image_too_large")
+
+
+def test_the_host_header_never_lands_in_a_redirect(client):
+    """Werkzeug would answer /api//playlists with a redirect to http://<Host>/api/playlists."""
+    response = client.get("/api//playlists", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert "evil.example" not in response.get_data(as_text=True)
 
 
 def test_unknown_api_route_is_json_404(client):

@@ -77,12 +77,11 @@ def test_detect_reads_photos_as_the_server_does(tmp_path, tiny_bundle):
     assert "Traceback" not in result.stderr
 
 
-def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypatch):
+def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle):
     """A photo past the server's pixel limit does not stop the evaluation at the first one."""
     from app.emotion_model import EmotionModel
     from training import evaluate as evaluate_module
 
-    monkeypatch.setitem(evaluate_module.DEFAULTS, "MAX_IMAGE_PIXELS", 640 * 480 - 1)
     small = tmp_path / "small.jpg"
     small.write_bytes(encode(cv2.resize(photo_with_face(0, 0), (320, 240))))
     big = [tmp_path / "big1.jpg", tmp_path / "big2.jpg"]
@@ -90,7 +89,8 @@ def test_photos_the_server_refuses_are_all_named(tmp_path, tiny_bundle, monkeypa
         path.write_bytes(encode(photo_with_face(0, 0)))
     files = [("angry", big[0]), ("happy", small), ("sad", big[1])]
     with pytest.raises(DataError) as failure:
-        evaluate_module.predict_with_detection(EmotionModel.load(tiny_bundle), files)
+        evaluate_module.predict_with_detection(EmotionModel.load(tiny_bundle), files,
+                                               max_pixels=640 * 480 - 1)
     message = str(failure.value)
     assert message.startswith("2 unreadable image(s)")
     assert "big1.jpg" in message and "big2.jpg" in message and "small.jpg" not in message
@@ -111,8 +111,7 @@ class RecordingModel:
 
 
 def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path):
-    """A 100-px face shrunk to 48 px: the loader's float pixels are rounded to uint8, as the
-    server's cv2 area resize does, not floored (which made half the pixels one level darker)."""
+    """A 100-px face shrunk to 48 px as the server's crop is: the same pixels."""
     from app.faces import FaceBox, crop_face
     from training.evaluate import predict_folder
 
@@ -124,13 +123,13 @@ def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path)
         (tmp_path / label / "face.png").write_bytes(encode(pixels, "PNG"))
         faces.append(pixels)
     model = RecordingModel()
-    y_true, _, _ = predict_folder(model, tmp_path)
+    files = [(label, tmp_path / label / "face.png") for label in LABELS]
+    y_true, _, _ = predict_folder(model, files)
     assert y_true.tolist() == [0, 1, 2, 3]
     evaluated = np.concatenate(model.batches)[..., 0].astype(int)
     server = np.stack([crop_face(face, FaceBox(0, 0, 100, 100), (48, 48), margin=0)
                        for face in faces]).astype(int)
-    assert np.abs(evaluated - server).max() <= 1
-    assert np.mean(evaluated != server) < 0.02
+    np.testing.assert_array_equal(evaluated, server)
 
 
 def write_faces(root):
@@ -230,3 +229,24 @@ def test_the_report_holds_the_models_own_answers(tmp_path, brightness_bundle, ca
     report = json.loads(capsys.readouterr().out)
     assert report["detect"] is detect and report["no_face"] == (1 if detect else 0)
     assert {key: report[key] for key in EXPECTED} == EXPECTED
+
+
+def test_relabel_judges_each_face_by_the_csvs_majority(tmp_path, brightness_bundle, capsys):
+    """Each face is read as its own folder's class; the CSV relabels one (angry → sad) and gives
+    another a fifth expression (left out)."""
+    from training.evaluate import main
+
+    data = tmp_path / "fer" / "test"
+    for band, label in enumerate(LABELS):
+        (data / label).mkdir(parents=True)
+        (data / label / "0.png").write_bytes(
+            encode(np.full((48, 48), FACE_GREY[band], np.uint8), "PNG"))
+    majority = {"angry": "sad", "happy": "surprise", "neutral": "neutral", "sad": "sad"}
+    csv_path = tmp_path / "fer4_to_ferplus.csv"
+    csv_path.write_text("fer4_path,ferplus_majority\n" + "".join(
+        f"test/{label}/0.png,{majority[label]}\n" for label in LABELS))
+    main(["--data", str(data), "--model", str(brightness_bundle), "--json",
+          "--relabel", str(csv_path)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 3 and report["accuracy"] == round(2 / 3, 4)
+    assert report["confusion"][LABELS.index("sad")][LABELS.index("angry")] == 1

@@ -1,74 +1,49 @@
-"""bench/frame_path.py's accounting of HTTP failures and its frame set, without a server."""
+"""bench/frame_path.py: a whole run on a tiny model, and its accounting of failed requests."""
 
 import json
-from types import SimpleNamespace
+import sys
 
 import pytest
 
 from bench import frame_path
-from bench.frame_path import Frame, HttpPass, build_frames, http_pass, http_record, run_http
-from bench.soak import Outcome
+from bench.common import Outcome
+from tests.images import FROWN_VIDEO
 
-TIMING = {"decode": 1.0, "detect": 2.0, "classify": 3.0, "total": 6.0}
-RESULT = json.dumps({"faces": [{"box": [0, 0, 1, 1]}], "emotion": "happy",
-                     "timing_ms": TIMING}).encode()
-
-
-def test_a_200_with_a_complete_result_is_a_record():
-    record, error = http_record(Outcome("200", 0.25, payload=RESULT))
-    assert record == (250.0, TIMING, 1) and error is None
+RESULT = {"emotion": "happy", "faces": [{"box": [0, 0, 1, 1]}],
+          "timing_ms": {"decode": 1.0, "detect": 2.0, "classify": 3.0, "total": 6.0}}
 
 
-@pytest.mark.parametrize("payload", [b"<html>busy</html>", b'{"faces": [], "emotion": null}',
-                                     b'{"faces": [], "timing_ms": {"total": 1}}', b"[]"])
-def test_a_200_with_an_unexpected_body_is_an_error(payload):
-    record, error = http_record(Outcome("200", 0.1, payload=payload))
-    assert record is None and error.startswith("unexpected body")
+def test_a_run_on_a_tiny_model_times_every_stage_in_process_and_over_http(
+        tiny_bundle, monkeypatch, capsys):
+    if not FROWN_VIDEO.is_file():
+        pytest.skip(f"needs the shared webcam video {FROWN_VIDEO}")
+    for name in frame_path.ONE_THREAD:  # restored after the test
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    monkeypatch.setitem(sys.modules, "fer.fer", None)  # the peer not installed, as in CI
+    status = frame_path.main(["--model", str(tiny_bundle), "--frames", "6", "--warmup", "1",
+                              "--clients", "2", "--video", str(FROWN_VIDEO), "--fer-tflite", "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["frames"] == 6 and report["distinct_frames"] > 6
+    ours = report["pipelines"]["ours"]
+    assert ours["frames_with_face"] == 6  # a real face in every frame of the video
+    assert all(0 < ours["stages_ms"][s]["p50"] <= ours["stages_ms"][s]["p95"]
+               for s in ("detect", "classify", "total"))
+    assert report["pipelines"]["fer"].startswith("skipped:") and report["ours_over_fer"] == {}
+    assert set(report["http"]) == {"1", "2"}
+    assert all(p["errors"] == 0 and p["retries"] == 0 and p["frames_with_face"] == 6
+               for p in report["http"].values())
 
 
-def test_a_failed_request_is_an_error():
-    assert http_record(Outcome("503", 0.1, payload=b"loading")) == (None, "HTTP 503: b'loading'")
-
-
-def test_a_pass_counts_bad_bodies_and_retries_without_losing_a_client(monkeypatch):
-    answers = {b"good": Outcome("200", 0.1, payload=RESULT),
-               b"html": Outcome("200", 0.1, payload=b"<html>"),
-               b"retried": Outcome("200", 0.3, retried=True, payload=RESULT)}
-
-    class FakeClient:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def post(self, body, content_type):
-            return answers[body]
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(frame_path, "FrameClient", FakeClient)
-    bodies = [(b"html", "t"), (b"good", "t"), (b"html", "t"), (b"retried", "t"), (b"good", "t")]
-    result = http_pass(0, bodies, clients=2)
-    assert len(result.records) == 3 and len(result.errors) == 2 and result.retries == 1
-    assert result.failed
-
-
-def test_a_measured_pass_with_errors_fails_and_a_bad_warmup_warns(monkeypatch, capsys):
-    good = HttpPass(records=[(10.0, TIMING, 1)] * 2, seconds=1.0)
-    passes = iter([HttpPass(errors=["HTTP 503: b''"]),                 # warm-up
-                   good,                                                 # 1 client
-                   HttpPass(records=good.records, seconds=1.0, retries=1)])  # 2 clients
-    monkeypatch.setattr(frame_path, "http_pass", lambda port, bodies, clients: next(passes))
-    frames = [Frame(b"jpeg", "video")] * 2
-    report = run_http(SimpleNamespace(port=0), frames, warmup=4, clients=2, flops_per_face=None)
-    assert "WARNING: HTTP warm-up: 1 error(s)" in capsys.readouterr().err
-    assert report["warmup_errors"] == 1 and report["failed"]
-    assert not report["passes"]["1"]["failed"] and report["passes"]["2"]["failed"]
-    assert report["passes"]["2"]["errors"] == 0 and report["passes"]["2"]["retries"] == 1
-    assert report["throughput_frames_per_s"] == {"1": 2.0, "2": 2.0}
-
-
-def test_a_video_without_readable_frames_and_no_fer_faces_is_skipped(tmp_path):
-    video = tmp_path / "broken.avi"
-    video.write_bytes(b"not a video")
-    frames, reason = build_frames(10, video, tmp_path / "no-fer", seed=0)
-    assert frames is None and reason.startswith("no frames: OpenCV read none from")
+def test_failed_and_retried_requests_are_counted_apart_from_the_timings(monkeypatch):
+    answers = iter([([], 1.0),  # the warm-up
+                    ([Outcome("200", 0.1, result=RESULT), Outcome("503", 0.2),
+                      Outcome("200", 0.3, retried=True, result=RESULT)], 2.0)])
+    monkeypatch.setattr(frame_path, "post_frames", lambda *args, **kwargs: next(answers))
+    passes = frame_path.http_passes(0, [b"jpeg"] * 3, warmup=1, clients=1)
+    one = passes[1]
+    assert one["errors"] == 1 and one["retries"] == 1 and one["first_error"] == "503"
+    assert one["frames_per_s"] == 1.0 and one["client_latency_ms"]["p50"] == 200.0
+    assert one["stages_ms"]["total"]["p50"] == 6.0

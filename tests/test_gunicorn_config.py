@@ -50,3 +50,14 @@ def test_model_loading_set_by_the_operator_is_kept_for_the_first_workers(load_co
     config = load_config()
     config.pre_fork(SimpleNamespace(num_workers=2), worker=None)
     assert os.environ["MODEL_LOADING"] == "eager"
+
+
+def test_a_broken_start_up_stops_the_master_before_any_worker_forks(load_config, monkeypatch,
+                                                                     tmp_path, capsys):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "absent.keras"))
+    config = load_config()
+    with pytest.raises(SystemExit) as stopped:
+        config.on_starting(server=None)
+    assert stopped.value.code == 3
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("MoodTunes cannot start: ") and "absent.keras is missing" in line

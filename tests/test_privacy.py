@@ -1,6 +1,6 @@
 """Users' faces stay private: frames are never written to disk, to the logs or to the access log.
 
-DESIGN.md promises the server "never writes a frame to disk". These tests post real frames
+docs/DESIGN.md promises the server "never writes a frame to disk". These tests post real frames
 and then look everywhere a frame could land: every file the process opens for writing, the temp
 dir, the working tree, every log record (at DEBUG), the process's stdout/stderr, and the real
 gunicorn server's access log. A photo's EXIF (camera, owner) must not reach the logs either.
@@ -334,7 +334,7 @@ QUERY_MARKER = "user=alice-query-marker"
 @pytest.fixture(scope="module")
 def served(tiny_bundle, tmp_path_factory):
     """Run gunicorn (one worker, tiny model), post frames, stop it; return what it logged."""
-    from bench.soak import multipart_body, start_server
+    from bench.common import multipart_body, start_server
 
     frames = frames_to_post()[:3]
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"

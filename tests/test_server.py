@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bench.soak import child_pids, multipart_body, start_server
+from bench.common import child_pids, multipart_body, start_server
 from tests.images import astronaut, encode
 
 

@@ -2,7 +2,7 @@
 
 Every other server test uses a tiny model with random weights, so a regression in how the
 served model sees a face (scaling, channels, the test-time views) would pass them all. Here
-the committed bundle classifies FER-2013 test faces through `EmotionModel.classify`, the
+the committed bundle classifies FER+ test faces through `EmotionModel.classify`, the
 server's own call, and must score near its model card's figure.
 """
 
@@ -17,11 +17,11 @@ from app.emotions import LABELS
 from tests.images import SHARED, shared
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "moodtunes_vgg16.keras"
-FER_TEST = SHARED / "data" / "fer4" / "test"
+FER_TEST = SHARED / "data" / "ferplus4" / "test"
 FACES_PER_CLASS = 50
-# The model card reports 0.769 on all 5,212 test faces; on 200 of them one standard error is
-# about 0.03, so 0.65 fails only for a real regression, never for an unlucky sample.
-MIN_ACCURACY = 0.65
+# The model card reports accuracy near 0.88 on all 2,804 test faces; on 200 of them one standard
+# error is about 0.025, so 0.78 fails only for a real regression, never for an unlucky sample.
+MIN_ACCURACY = 0.78
 
 
 def fer_test_faces():
@@ -52,4 +52,4 @@ def test_the_shipped_model_reads_real_faces(shipped):
     accuracy = float(np.mean(predicted == labels))
     assert accuracy >= MIN_ACCURACY, f"accuracy {accuracy:.3f} on {len(labels)} FER test faces"
     for index, label in enumerate(LABELS):  # and no class is lost
-        assert np.mean(predicted[labels == index] == index) >= 0.4, label
+        assert np.mean(predicted[labels == index] == index) >= 0.6, label

@@ -150,6 +150,31 @@ def test_gunicorn_entry_point_exits_with_the_message_for_an_unusable_model(unbui
         unbuilt_bundle, "cannot use", "unbuilt.keras", "python -m training.train")
 
 
+def gunicorn_start(tmp_path, **environ):
+    env = {**os.environ, "BIND": "127.0.0.1:0", **environ}
+    return subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("broken", ["missing model", "truncated model", "catalogue"])
+def test_gunicorn_stops_with_one_line_before_forking_workers(tmp_path, bundle_copy, broken):
+    """Checked in the master: exit status 3 and the reason once, never a traceback nor one
+    message per worker (workers failing at once made gunicorn exit 1 with a traceback)."""
+    environ = {"MODEL_PATH": str(bundle_copy)}
+    if broken == "missing model":
+        environ["MODEL_PATH"] = str(tmp_path / "absent.keras")
+    elif broken == "truncated model":
+        bundle_copy.write_bytes(bundle_copy.read_bytes()[:1000])
+        edit_metadata(bundle_copy, sha256=None)
+    else:
+        environ["PLAYLISTS_PATH"] = str(tmp_path / "playlists.json")
+        (tmp_path / "playlists.json").write_text('{"angry": ')
+    result = gunicorn_start(tmp_path, **environ)
+    assert result.returncode == 3
+    assert result.stderr.count("MoodTunes cannot start") == 1
+    assert "Traceback" not in result.stderr and "Booting worker" not in result.stderr
+
+
 def test_background_loading_reports_not_ready_then_ready(make_app, monkeypatch):
     from app.emotion_model import EmotionModel
 

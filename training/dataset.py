@@ -1,4 +1,4 @@
-"""Image folders → checked file lists → tf.data pipelines.
+"""Image folders → checked file lists → face arrays and their targets.
 
 A data folder holds one sub-folder per label (`<label>/*`). Everything that can
 go wrong with it (missing folder, wrong label set, empty class, an image the
@@ -6,24 +6,20 @@ loader cannot decode) is found up front, before any training time is spent, and
 reported in one clear `DataError`.
 """
 
-import contextlib
-import io
-import re
+import csv
 from pathlib import Path
 
-from app.emotions import LABELS
-from app.quiet_tensorflow import load_tensorflow
+import cv2
+import numpy as np
+from PIL import Image
 
-# What the loader reads in grey (JPEG and PNG); anything else in a class folder is skipped.
+from app.emotions import LABELS
+
+# What the loader reads (JPEG and PNG, the formats of cameras and face data sets).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-# keras.utils.image_dataset_from_directory also lists these, but decodes them only in
-# colour: in grey they would fail mid-epoch, so the scan refuses them by name.
-COLOUR_ONLY_EXTENSIONS = (".bmp", ".gif")
-# Photo formats the loader does not list at all: refused by name rather than skipped unseen.
-UNREAD_EXTENSIONS = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+# Other image formats are refused by name rather than skipped unseen.
+OTHER_IMAGE_EXTENSIONS = (".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 SHOW_AT_MOST = 10
-# TensorFlow's error text around the reason: "{{function_node …}} reason [Op:DecodeImage] …"
-_TF_MESSAGE_NOISE = re.compile(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", re.DOTALL)
 
 
 class DataError(Exception):
@@ -68,32 +64,25 @@ def _has_suffix(path, suffixes):
 def _listed_files(folder):
     """Every file of `folder` (sub-folders too) the loader would read."""
     return sorted(p for p in folder.rglob("*") if p.is_file()
-                  and _has_suffix(p, IMAGE_EXTENSIONS + COLOUR_ONLY_EXTENSIONS + UNREAD_EXTENSIONS))
+                  and _has_suffix(p, IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS))
 
 
 def _check_decodable(paths):
-    """Decode every file as the loader does (grey, first frame), naming each that fails.
-
-    Pillow's verify() does not decode JPEG pixel data, so truncated or CMYK JPEGs and WebP
-    files named .jpg passed it and then stopped training mid-epoch. FER-2013's 21k training
-    faces take about 2 s.
-    """
-    tf = load_tensorflow()
+    """Decode every file as the loader does, naming each that fails: a truncated file would
+    otherwise stop training mid-run."""
     broken = []
     for path in paths:
-        if _has_suffix(path, COLOUR_ONLY_EXTENSIONS):
-            broken.append(f"{path} (BMP and GIF are not read in grey: convert it to PNG)")
-            continue
-        if _has_suffix(path, UNREAD_EXTENSIONS):
-            broken.append(f"{path} (WebP, TIFF, HEIC and AVIF are not read: convert it to JPEG or PNG)")
+        if _has_suffix(path, OTHER_IMAGE_EXTENSIONS):
+            broken.append(f"{path} (only JPEG and PNG are read: convert it)")
             continue
         try:
-            tf.io.decode_image(tf.io.read_file(str(path)), channels=1, expand_animations=False)
-        except tf.errors.OpError as exc:
-            reason = _TF_MESSAGE_NOISE.sub("", exc.message).strip()
+            with Image.open(path) as image:
+                image.convert("L")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            reason = str(exc) or type(exc).__name__
             if path.name.startswith("._"):  # what macOS leaves beside files copied to other disks
                 reason = "a macOS metadata file, not a photo: delete it"
-            elif reason.startswith("Unknown image file format"):  # TF's list of its own formats
+            elif "cannot identify image file" in reason:
                 reason = "not a JPEG or PNG image"
             broken.append(f"{path} ({reason})")
     if broken:
@@ -117,25 +106,51 @@ def class_counts(files):
     return {label: len(paths) for label, paths in files.items()}
 
 
-def image_folder_dataset(root, input_size, channels, batch_size, label_mode="int", **options):
-    """`keras.utils.image_dataset_from_directory` with the app's labels and resizing.
+def load_faces(paths, size):
+    """The images at `paths` as grey uint8 faces (n, size, size, 1), resized as the server resizes
+    its face crops (OpenCV's area interpolation), read as the server reads uploads (Pillow)."""
+    faces = np.empty((len(paths), size, size, 1), np.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            grey = np.asarray(image.convert("L"))
+        if grey.shape != (size, size):
+            grey = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
+        faces[i, ..., 0] = grey
+    return faces
 
-    Images are resized with area interpolation, the same as the server's face crops.
-    """
-    load_tensorflow()  # the first TensorFlow import may happen here (training.evaluate)
-    import keras
 
-    # verbose=False leaves Keras's "Using N files for training." lines: the scan reports counts.
-    with contextlib.redirect_stdout(io.StringIO()):
-        return keras.utils.image_dataset_from_directory(
-            root,
-            labels="inferred",
-            label_mode=label_mode,
-            class_names=list(LABELS),
-            color_mode="grayscale" if channels == 1 else "rgb",
-            image_size=tuple(input_size),
-            interpolation="area",
-            batch_size=batch_size,
-            verbose=False,
-            **options,
-        )
+# votes.csv's columns for the app's labels, in LABELS order (FER+ names the emotions as nouns).
+VOTE_COLUMNS = {"angry": "anger", "happy": "happiness", "neutral": "neutral", "sad": "sadness"}
+
+
+def read_votes(csv_path):
+    """Each image's annotator votes over the app's labels, renormalised to sum to 1 (FER+'s
+    "probability" targets), keyed by the image's path relative to the CSV's folder."""
+    csv_path = Path(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        votes = {row["path"]: np.array([float(row[VOTE_COLUMNS[label]]) for label in LABELS])
+                 for row in rows}
+    except (OSError, UnicodeDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"{csv_path}: not a votes file with a 'path' column and the columns "
+                        f"{', '.join(VOTE_COLUMNS.values())} ({exc!r})") from None
+    return {path: counts / counts.sum() for path, counts in votes.items() if counts.sum() > 0}
+
+
+def targets_for(files, root, votes=None):
+    """Paths and target distributions (n, len(LABELS)) of scan_folder's `files`: the votes of
+    each image where `votes` (read_votes) has them, else its folder's label, one-hot."""
+    paths, targets, unvoted = [], [], []
+    for index, label in enumerate(LABELS):
+        for path in files[label]:
+            one_hot = np.eye(len(LABELS))[index]
+            key = Path(path).relative_to(root).as_posix()
+            if votes is not None and key not in votes:
+                unvoted.append(key)
+            paths.append(path)
+            targets.append(one_hot if votes is None else votes.get(key, one_hot))
+    if unvoted:
+        raise DataError(f"{len(unvoted)} image(s) have no votes in votes.csv: "
+                        f"{first_few(unvoted, ', ')}")
+    return paths, np.array(targets, np.float32)

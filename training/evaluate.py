@@ -1,12 +1,20 @@
 """Evaluate a model bundle on a folder of labelled face images.
 
-    python -m training.evaluate --data ../shared/data/fer4/test [--model PATH] [--json] [--report DIR] [--detect]
+    python -m training.evaluate --data ../shared/data/ferplus4/test [--model PATH] [--json]
+        [--report DIR] [--detect] [--relabel CSV]
 
 DIR holds `<label>/*`. Images are used as they are (already-cropped faces such
 as FER-2013), resized to the model's input like the server's crops; with
 `--detect`, the face is first found in each photo with the server's own
 detector and cropper, as the app does (photos where no face is found are
-counted under "no_face" and left out of the metrics).
+counted under "no_face" and left out of the metrics). `--relabel CSV` judges
+each image by another label: the CSV's `ferplus_majority` column, its first
+column naming the image relative to the folder above DIR (as
+`fer4_to_ferplus.csv`'s `fer4_path` does for FER-2013's faces: `test/sad/…`);
+images it labels with none of the app's four are left out.
+
+Besides accuracy, macro-F1 and per-class figures, it reports how well the
+confidence is calibrated: the expected calibration error over 15 bins.
 
 `--json` prints one JSON object on stdout; progress goes to stderr.
 """
@@ -21,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import DEFAULTS
+from app.bundle import DEFAULT_MODEL_PATH
+from app.decode import MAX_IMAGE_PIXELS
 from app.emotions import LABELS
-from training.dataset import (DataError, first_few, image_folder_dataset, scan_folder,
-                              unreadable_images)
+from training.calibration import expected_calibration_error, plot_reliability
+from training.dataset import DataError, first_few, load_faces, scan_folder, unreadable_images
 from training.metrics import classification_report
 from training.output import writable_folder
 
@@ -34,13 +43,16 @@ BATCH_SIZE = 256
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="folder with <label>/* images")
-    parser.add_argument("--model", type=Path, default=Path(DEFAULTS["MODEL_PATH"]),
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH,
                         help="model bundle (.keras with .json beside it); default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--report", type=Path, metavar="DIR",
                         help="also write the confusion-matrix PNG and report.json here")
     parser.add_argument("--detect", action="store_true",
                         help="find the face in each photo first, as the server does")
+    parser.add_argument("--relabel", type=Path, metavar="CSV",
+                        help="judge each image by this CSV's ferplus_majority label instead of "
+                             "its folder (e.g. fer4_to_ferplus.csv)")
     return parser.parse_args(argv)
 
 
@@ -48,37 +60,56 @@ def progress(message):
     print(f"[evaluate] {message}", file=sys.stderr, flush=True)
 
 
-def predict_folder(model, folder):
-    """Labels and predictions for already-cropped faces, through the training loader."""
-    dataset = image_folder_dataset(folder, model.input_size, model.channels,
-                                   batch_size=BATCH_SIZE, shuffle=False)
-    y_true, y_pred, seconds = [], [], 0.0
-    for images, labels in dataset:
-        # The loader's area resize gives floats; round them as the server's uint8 resize does.
-        batch = np.rint(images.numpy()).astype(np.uint8)
+def predict_folder(model, files):
+    """Labels and probabilities for already-cropped faces, read as training reads them."""
+    labels = [LABELS.index(label) for label, _ in files]
+    y_prob, seconds = [], 0.0
+    for start in range(0, len(files), BATCH_SIZE):
+        batch = load_faces([path for _, path in files[start:start + BATCH_SIZE]],
+                           model.input_size[0])
         started = time.perf_counter()
-        probabilities = model.classify(batch)
+        y_prob.append(model.classify(batch))
         seconds += time.perf_counter() - started
-        y_true.append(labels.numpy())
-        y_pred.append(np.argmax(probabilities, axis=1))
-    y_true = np.concatenate(y_true)
-    progress(f"classified {len(y_true)} faces in batches of {BATCH_SIZE}: "
-             f"{seconds * 1000 / len(y_true):.2f} ms per face")
-    return y_true, np.concatenate(y_pred), 0
+    progress(f"classified {len(labels)} faces in batches of {BATCH_SIZE}: "
+             f"{seconds * 1000 / len(labels):.2f} ms per face")
+    return np.array(labels), np.concatenate(y_prob), 0
 
 
-def predict_with_detection(model, files):
-    """Labels and predictions for the largest face in each photo, through the server's pipeline.
+def relabelled(files, csv_path, data):
+    """(label, path) pairs relabelled by the CSV's `ferplus_majority` column."""
+    import csv
+
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            column = header.index("ferplus_majority")
+            majority = {(data.parent / row[0]).resolve(): row[column] for row in reader}
+    except (OSError, UnicodeDecodeError, StopIteration, ValueError, IndexError) as exc:
+        raise DataError(f"--relabel {csv_path}: not a CSV with an image path first and a "
+                        f"ferplus_majority column ({exc!r})") from None
+    pairs = [(majority.get(path.resolve()), path) for _, path in files]
+    kept = [(label, path) for label, path in pairs if label in LABELS]
+    progress(f"relabelled by {csv_path.name}: {len(kept)} of {len(pairs)} images kept "
+             f"(the others have no label there, or one of another expression)")
+    if not kept:
+        raise DataError(f"--relabel {csv_path}: it labels none of these images")
+    return kept
+
+
+def predict_with_detection(model, files, max_pixels=MAX_IMAGE_PIXELS):
+    """Labels and probabilities for the largest face in each photo, through the server's pipeline.
 
     The server's own decoder judges each photo (it reads some the training loader cannot,
     such as CMYK JPEGs); any photo it refuses (corrupt, too many pixels) does not stop the
     others: all are named in one DataError at the end.
     """
     from app.analysis import FrameAnalyzer
-    from app.faces import FaceDetector, ImageRejected
+    from app.decode import ImageRejected
+    from app.faces import FaceDetector
 
-    analyzer = FrameAnalyzer(FaceDetector(), model, DEFAULTS["MAX_IMAGE_PIXELS"])
-    y_true, y_pred, no_face, rejected = [], [], [], []
+    analyzer = FrameAnalyzer(FaceDetector(), model, max_pixels)
+    y_true, y_prob, no_face, rejected = [], [], [], []
     for index, (label, path) in enumerate(files, start=1):
         try:
             result = analyzer.analyze(path.read_bytes())
@@ -89,7 +120,7 @@ def predict_with_detection(model, files):
             no_face.append(path)
         else:
             y_true.append(LABELS.index(label))
-            y_pred.append(LABELS.index(result["emotion"]))
+            y_prob.append([result["probabilities"][label] for label in LABELS])
         if index % 500 == 0:
             progress(f"{index}/{len(files)} photos")
     if rejected:
@@ -98,7 +129,7 @@ def predict_with_detection(model, files):
         raise DataError("no face found in any photo")
     if no_face:
         progress(f"no face found in {len(no_face)} photo(s), left out: {first_few(no_face, ', ')}")
-    return np.array(y_true), np.array(y_pred), len(no_face)
+    return np.array(y_true), np.array(y_prob), len(no_face)
 
 
 def plot_confusion(report, out_path):
@@ -129,7 +160,7 @@ def plot_confusion(report, out_path):
 
 def format_table(report):
     lines = [f"images {report['n']}   accuracy {report['accuracy']:.4f}   "
-             f"macro-F1 {report['macro_f1']:.4f}", "",
+             f"macro-F1 {report['macro_f1']:.4f}   ECE {report['ece']:.4f}", "",
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for label, row in report["per_class"].items():
         lines.append(f"{label:<10}{row['precision']:>10.4f}{row['recall']:>10.4f}"
@@ -152,18 +183,20 @@ def evaluate(args):
         raise SystemExit(f"error: {exc}") from None
     progress(f"model {args.model}, {sum(len(v) for v in files.values())} images in {args.data}")
     started = time.perf_counter()
+    pairs = [(label, path) for label, paths in files.items() for path in paths]
     try:
-        if args.detect:
-            pairs = [(label, path) for label, paths in files.items() for path in paths]
-            y_true, y_pred, no_face = predict_with_detection(model, pairs)
-        else:
-            y_true, y_pred, no_face = predict_folder(model, args.data)
+        if args.relabel:
+            pairs = relabelled(pairs, args.relabel, args.data)
+        predict = predict_with_detection if args.detect else predict_folder
+        y_true, y_prob, no_face = predict(model, pairs)
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
-    report = classification_report(y_true, y_pred, LABELS)
-    report.update(model=os.path.relpath(args.model), detect=args.detect, no_face=no_face,
+    report = classification_report(y_true, y_prob.argmax(axis=1), LABELS)
+    report.update(ece=round(expected_calibration_error(y_prob, y_true), 4),
+                  model=os.path.relpath(args.model), detect=args.detect, no_face=no_face,
+                  relabel=str(args.relabel) if args.relabel else None,
                   seconds=round(time.perf_counter() - started, 1))
-    return report
+    return report, y_true, y_prob
 
 
 @contextmanager
@@ -180,22 +213,23 @@ def prepare_report_folder(folder):
         writable_folder(folder)
 
 
-def write_report(report, folder):
+def write_report(report, y_true, y_prob, folder):
     with report_folder_errors():
         plot_confusion(report, folder / "confusion_matrix.png")
+        plot_reliability(y_prob, y_true, folder / "reliability.png", "test faces")
         (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    progress(f"wrote {folder / 'confusion_matrix.png'} and report.json")
+    progress(f"wrote confusion_matrix.png, reliability.png and report.json in {folder}")
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.report:
         prepare_report_folder(args.report)
-    report = evaluate(args)
+    report, y_true, y_prob = evaluate(args)
     # Before the report files: a folder that fails after all (a full disk) keeps the result.
     print(json.dumps(report) if args.json else format_table(report), flush=True)
     if args.report:
-        write_report(report, args.report)
+        write_report(report, y_true, y_prob, args.report)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ import { ApiError, fetchPlaylistSet, fetchPlaylists, predict } from "./api.js";
 import { Camera, cameraErrorState, cameraPermissionGranted, cameraSupport } from "./camera.js";
 import { FrameLoop } from "./frameloop.js";
 import { EMOTIONS, MoodSmoother } from "./mood.js";
-import { Player, renderHistory } from "./player.js";
+import { Player } from "./player.js";
 import { MoodHistory } from "./queue.js";
-import { loadModes, saveModes } from "./settings.js";
-import { emotionName, percent, renderBoxes, renderEmotionRows, renderReading, scrollBehavior } from "./view.js";
+import { loadModes, loadVolume, saveModes, saveVolume } from "./settings.js";
+import {
+  emotionName, percent, renderBoxes, renderEmotionRows, renderHistory, renderReading, scrollBehavior,
+} from "./view.js";
 
 const body = document.body;
 const $ = (id) => document.getElementById(id);
@@ -17,11 +19,11 @@ renderEmotionRows(); // the bars and match/lift rows, before anything looks them
 
 const config = {
   frameIntervalMs: numberAttribute("frameIntervalMs", 200, 50, 10000),
-  moodHoldMs: numberAttribute("moodHoldMs", 3000, 0, 120000),
+  moodHoldMs: numberAttribute("moodHoldMs", 1200, 0, 120000),
 };
 
 const CAMERA_MESSAGES = {
-  idle: "Camera is off. Press “Start camera” to read your expression live.",
+  idle: "Camera is off. Press “Start camera” to read your expression and start the music.",
   starting: "Starting the camera… allow access when your browser asks.",
   live: "Camera on: reading your expression. Frames are analysed, never stored.",
   refused: "Camera access was refused. Allow the camera for this site in your browser settings and press “Start camera” again — or use a photo instead.",
@@ -33,7 +35,7 @@ const FALLBACK_STATES = new Set(["refused", "absent", "insecure", "error"]);
 
 const smoother = new MoodSmoother({ holdMs: config.moodHoldMs });
 const history = new MoodHistory(10);
-const player = new Player();
+const player = new Player({ volume: loadVolume() });
 const playlists = createPlaylistStore();
 const modes = loadModes();
 let resultsReceived = 0;
@@ -65,16 +67,12 @@ function setCameraState(state, message = CAMERA_MESSAGES[state]) {
   status.textContent = message;
   status.classList.toggle("is-problem", FALLBACK_STATES.has(state));
   const live = state === "live";
-  const start = $("start-camera");
-  const stop = $("stop-camera");
-  // Start is never disabled or hidden, so it never vanishes under a pointer or drops the
-  // keyboard's focus: while starting it is marked inert, while live it reads "Camera on"
-  // (a click is a no-op in both).
-  start.setAttribute("aria-disabled", String(state === "starting"));
-  start.classList.toggle("is-live", live);
-  start.textContent = live ? "Camera on" : "Start camera";
-  if (!live && document.activeElement === stop) start.focus(); // Stop is about to be hidden
-  stop.hidden = !live;
+  // One button, never disabled or hidden, so it keeps the keyboard's focus: it reads
+  // "Stop camera" while live, and is marked inert while the camera starts.
+  const toggle = $("camera-toggle");
+  toggle.setAttribute("aria-disabled", String(state === "starting"));
+  toggle.classList.toggle("is-live", live);
+  toggle.textContent = live ? "Stop camera" : "Start camera";
   stage.classList.toggle("is-live", live);
   $("upload-card").classList.toggle("is-suggested", FALLBACK_STATES.has(state));
 }
@@ -135,6 +133,16 @@ function showLiveResult(result, frame) {
   if (reading.moodChanged) moodIsNow(reading.stableMood);
 }
 
+function toggleCamera() {
+  if (body.dataset.camera === "starting") return;
+  if (camera.live) {
+    stopCamera();
+    return;
+  }
+  player.armAutoplay(); // this click is the user's go-ahead for sound: the music starts with the first mood
+  startCamera();
+}
+
 function showLiveError(error) {
   if (error && error.name === "AbortError") return;
   const status = $("camera-status");
@@ -150,17 +158,19 @@ function showLiveError(error) {
 
 function renderMoodLine(reading) {
   const line = $("mood-status");
-  const locked = player.locked ? " · playlist locked" : "";
-  if (reading && reading.pendingMood) {
+  const list = player.queue.list;
+  if (player.locked && list) {
+    line.textContent = `Playlist locked on ${emotionName(list.mood).toLowerCase()}`;
+  } else if (reading && reading.pendingMood) {
     const left = Math.max(0, Math.ceil(((1 - reading.holdProgress) * config.moodHoldMs) / 1000));
-    line.textContent = `${reading.stableMood ? "Changing" : "Choosing"} music for ${emotionName(reading.pendingMood).toLowerCase()} in ${left} s…${locked}`;
+    line.textContent = `${reading.stableMood ? "Changing" : "Choosing"} music for ${emotionName(reading.pendingMood).toLowerCase()} in ${left} s…`;
   } else if (smoother.stableMood) {
-    line.textContent = `Music for: ${emotionName(smoother.stableMood).toLowerCase()}${locked}`;
+    line.textContent = `Music for: ${emotionName(smoother.stableMood).toLowerCase()}`;
   } else {
     line.textContent = `Music follows your expression once it holds for ${Math.round(config.moodHoldMs / 1000)} s.`;
   }
   const progress = $("mood-progress");
-  progress.style.width = reading && reading.pendingMood ? percent(reading.holdProgress) : "0%";
+  progress.style.width = reading && reading.pendingMood && !player.locked ? percent(reading.holdProgress) : "0%";
 }
 
 // ---- mood → playlist ----------------------------------------------------------
@@ -169,7 +179,7 @@ async function moodIsNow(mood, knownSet = null) {
   const request = ++moodRequest;
   history.add(mood, Date.now(), { locked: player.locked });
   renderHistory($("mood-history"), history.entries);
-  body.dataset.mood = mood;
+  body.dataset.stableMood = mood; // what was committed; the page's colour follows the playlist playing
   playlists.remember(knownSet);
   const set = await playlists.get(mood);
   if (request !== moodRequest || !set) return; // a newer mood arrived meanwhile, or no catalog
@@ -272,6 +282,7 @@ async function analysePhoto() {
   countResult();
   if (request !== uploadRequest) return;
   if (camera.live) stopCamera("Camera paused to show your photo. Press “Start camera” to go live again.");
+  else if (FALLBACK_STATES.has(body.dataset.camera)) setCameraState("idle", "Showing your photo's mood. Press “Start camera” to go live.");
   showPhoto(file, result);
   const faces = Array.isArray(result.faces) ? result.faces : [];
   smoother.reset();
@@ -337,14 +348,24 @@ function numberAttribute(name, fallback, min, max) {
 
 // ---- start ----------------------------------------------------------------------------
 
-$("start-camera").addEventListener("click", () => startCamera());
-$("stop-camera").addEventListener("click", () => stopCamera());
+$("camera-toggle").addEventListener("click", toggleCamera);
+$("volume").addEventListener("change", () => saveVolume(player.volume));
+document.addEventListener("keydown", (event) => {
+  // Space plays and pauses, as in media players, unless a control has the focus (it needs Space).
+  if (event.key !== " " || event.repeat || event.ctrlKey || event.altKey || event.metaKey) return;
+  if (event.target.closest("button, a, input, select, textarea, [contenteditable]")) return;
+  event.preventDefault();
+  player.togglePlay();
+});
 video.addEventListener("loadedmetadata", fitStageToVideo);
 video.addEventListener("resize", fitStageToVideo);
 document.addEventListener("visibilitychange", () => {
   body.dataset.paused = String(document.hidden);
   if (document.hidden) loop.pause();
-  else loop.resume();
+  else {
+    smoother.reset(); // the face seen before the tab was hidden says nothing about now
+    loop.resume();
+  }
 });
 window.addEventListener("pagehide", () => {
   if (camera.live) stopCamera(); // the camera light goes off with the page

@@ -6,8 +6,12 @@
 //   mood's playlist waits as "up next" and takes over when the track ends or the
 //   user presses next. When nothing plays it replaces the list at once.
 // - While locked, mood changes are ignored (the user's own choices still apply).
-// - Changing match/lift for the mood on screen shows the new list at once; a
-//   playing track keeps playing and the new list starts after it.
+// - Changing match/lift for the mood on screen shows the new list at once when
+//   nothing plays; while a track plays the new list waits as "up next", like a
+//   mood change, so the list on screen is always the one playing.
+// - Next skips tracks that can't play here (a `playable` test the player passes),
+//   in order or, with shuffle on, in a random order that repeats no track until
+//   every one has played.
 
 /**
  * @typedef {{title: string, artist: string, url: string|null, audio: string|null, source?: string}} Track
@@ -16,7 +20,8 @@
  */
 
 export class PlayQueue {
-  constructor() {
+  /** @param {{random?: () => number}} [options]  the shuffle's source of randomness (tests pass their own) */
+  constructor({ random = Math.random } = {}) {
     /** @type {Entry|null} the list on screen */
     this.list = null;
     /** position of the current track in `list`; -1 when the current track came from an earlier list */
@@ -27,6 +32,9 @@ export class PlayQueue {
     this.pending = null;
     this.locked = false;
     this.playing = false;
+    this.shuffle = false;
+    this._random = random;
+    this._played = new Set(); // indices of `list` played since it was shown (for shuffle)
   }
 
   /**
@@ -52,7 +60,7 @@ export class PlayQueue {
 
   /**
    * The user chose a different mode (match/lift) for `mood`.
-   * @returns {"replaced"|"updated-pending"|"unaffected"}
+   * @returns {"replaced"|"queued"|"updated-pending"|"unaffected"}
    */
   changeMode(mood, mode, playlist) {
     const entry = makeEntry(mood, mode, playlist);
@@ -61,26 +69,50 @@ export class PlayQueue {
       this.pending = entry;
       return "updated-pending";
     }
-    if (this.list && this.list.mood === mood) {
-      this._show(entry, !this.playing);
+    if (this.list && this.list.mood === mood && !sameEntry(this.list, entry)) {
+      if (this.playing) {
+        this.pending = entry;
+        return "queued";
+      }
+      this._show(entry, true);
       return "replaced";
     }
     return "unaffected";
   }
 
   /**
-   * Next track (the user pressed next, or the current one ended): into the queued playlist
-   * if there is one, else along the list (wrapping).
+   * Next track (the user pressed next, or the current one ended or failed): into the queued
+   * playlist if there is one, else along the list (wrapping), skipping tracks `playable` refuses.
+   * When none is playable it moves one step, so the user still sees where they are.
    */
-  next() {
+  next(playable = () => true) {
     if (this.pending) {
-      this._show(this.pending, true);
-      return this.current;
+      this._show(this.pending, false);
+      return this._advance(playable, -1);
     }
     if (!this.list) return null;
-    this.index = (this.index + 1) % this.list.tracks.length;
-    this.current = this.list.tracks[this.index];
-    return this.current;
+    return this._advance(playable, this.index);
+  }
+
+  _advance(playable, from) {
+    const count = this.list.tracks.length;
+    const order = this.shuffle ? this._shuffledFrom(from) : Array.from({ length: count }, (_, i) => (from + 1 + i) % count);
+    const found = order.find((i) => i !== from && playable(this.list.tracks[i]))
+      ?? order.find((i) => i === from && playable(this.list.tracks[i]))
+      ?? order[0];
+    return this.select(found);
+  }
+
+  /** Every index but `from`, the unplayed first, each group in random order. */
+  _shuffledFrom(from) {
+    const others = this.list.tracks.map((_, i) => i).filter((i) => i !== from);
+    for (let i = others.length - 1; i > 0; i -= 1) {
+      const j = Math.floor(this._random() * (i + 1));
+      [others[i], others[j]] = [others[j], others[i]];
+    }
+    const fresh = others.filter((i) => !this._played.has(i));
+    const again = others.filter((i) => this._played.has(i));
+    return [...fresh, ...again, ...(from >= 0 ? [from] : [])];
   }
 
   /** Previous track in the list (stays on the first). */
@@ -96,6 +128,8 @@ export class PlayQueue {
     if (!this.list || !(index >= 0 && index < this.list.tracks.length)) return null;
     this.index = index;
     this.current = this.list.tracks[index];
+    if (this._played.size >= this.list.tracks.length) this._played = new Set(); // every track played: a new round
+    this._played.add(index);
     return this.current;
   }
 
@@ -117,9 +151,9 @@ export class PlayQueue {
   _show(entry, takeFirstTrack) {
     this.list = entry;
     this.pending = null;
+    this._played = new Set();
     if (takeFirstTrack) {
-      this.index = 0;
-      this.current = entry.tracks[0];
+      this.select(0);
     } else {
       this.index = -1; // the playing track came from the old list; next starts this one
     }

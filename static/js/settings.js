@@ -31,6 +31,27 @@ export function saveModes(modes, storage = safeLocalStorage()) {
   }
 }
 
+export const VOLUME_KEY = "moodtunes.volume";
+
+/** The volume (0 … 1) chosen in this browser; full volume when none was saved. */
+export function loadVolume(storage = safeLocalStorage()) {
+  try {
+    const raw = storage ? storage.getItem(VOLUME_KEY) : null;
+    const volume = raw === null ? Number.NaN : Number(raw);
+    return volume >= 0 && volume <= 1 ? volume : 1;
+  } catch {
+    return 1;
+  }
+}
+
+export function saveVolume(volume, storage = safeLocalStorage()) {
+  try {
+    if (storage) storage.setItem(VOLUME_KEY, String(volume));
+  } catch {
+    // private mode or storage full: the volume lasts for this visit only
+  }
+}
+
 function safeLocalStorage() {
   try {
     return globalThis.localStorage || null;

@@ -2,7 +2,6 @@
 //
 //   audio    a same-origin file for <audio>
 //   youtube  a YouTube video, embedded from youtube-nocookie.com
-//   spotify  a Spotify track/playlist/album, embedded from open.spotify.com
 //   link     any other web link: opened in a new tab ("Open ↗")
 //   none     nothing usable
 
@@ -11,7 +10,6 @@ export const YOUTUBE_EMBED_ORIGIN = "https://www.youtube-nocookie.com";
 
 const YOUTUBE_HOSTS = new Set(["youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"]);
 const YOUTUBE_ID = /^[A-Za-z0-9_-]{11}$/;
-const SPOTIFY_PATH = /^\/(?:intl-[a-z]{2}(?:-[a-z]{2})?\/)?(track|playlist|album)\/([A-Za-z0-9]{22})\/?$/i;
 
 /** The URL as a normalised string if it is an absolute http(s) link, else null. */
 export function safeWebUrl(value) {
@@ -44,16 +42,6 @@ export function youtubeId(value) {
   return id && YOUTUBE_ID.test(id) ? id : null;
 }
 
-/** The embed URL for an open.spotify.com track/playlist/album link, else null. */
-export function spotifyEmbedUrl(value) {
-  const href = safeWebUrl(value);
-  if (!href) return null;
-  const url = new URL(href);
-  if (url.hostname.toLowerCase() !== "open.spotify.com") return null;
-  const match = SPOTIFY_PATH.exec(url.pathname);
-  return match ? `https://open.spotify.com/embed/${match[1].toLowerCase()}/${match[2]}` : null;
-}
-
 /**
  * The embed URL for YouTube video `id`: it autoplays and, with enablejsapi, reports its state
  * to the page by postMessage (no YouTube script is loaded). `pageOrigin` (location.origin) is
@@ -72,7 +60,7 @@ export function youtubeEmbedUrl(id, pageOrigin = null) {
  * @param {{url?: string|null, audio?: string|null}} track
  * @param {{pageOrigin?: string|null}} [options]  the page's origin, for YouTube's embed URL
  * @returns {{kind: "audio", src: string, href: string|null}
- *         | {kind: "youtube"|"spotify", embedUrl: string, href: string}
+ *         | {kind: "youtube", embedUrl: string, href: string}
  *         | {kind: "link", href: string} | {kind: "none"}}
  */
 export function playbackFor(track, { pageOrigin = null } = {}) {
@@ -82,7 +70,11 @@ export function playbackFor(track, { pageOrigin = null } = {}) {
   if (!href) return { kind: "none" };
   const video = youtubeId(href);
   if (video) return { kind: "youtube", embedUrl: youtubeEmbedUrl(video, pageOrigin), href };
-  const spotify = spotifyEmbedUrl(href);
-  if (spotify) return { kind: "spotify", embedUrl: spotify, href };
   return { kind: "link", href };
+}
+
+/** Can it play inside the page (a file or a video), rather than only open elsewhere? */
+export function playsInPage(track) {
+  const kind = playbackFor(track).kind;
+  return kind === "audio" || kind === "youtube";
 }

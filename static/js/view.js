@@ -53,8 +53,12 @@ export function percent(value) {
   return `${Math.round((Number.isFinite(number) ? Math.min(1, Math.max(0, number)) : 0) * 100)}%`;
 }
 
+export const UNSURE_TEXT = "Not sure";
+
 /**
- * @param {{probabilities: Object<string, number>|null, label: string|null, confidence: number|null}} reading
+ * The headline names the reading's label, which is always the top bar; a face the reading is
+ * unsure about reads "Not sure", never a low percentage.
+ * @param {{probabilities: Object<string, number>|null, label: string|null, confidence: number|null, unsure?: boolean}} reading
  * @param {string} [noFaceText]
  */
 export function renderReading(reading, noFaceText = "No face in view") {
@@ -63,12 +67,12 @@ export function renderReading(reading, noFaceText = "No face in view") {
   const emoji = document.getElementById("expression-emoji");
   const label = reading.label;
   // Only touch the live region when the words change, so screen readers hear changes, not frames.
-  const text = label ? emotionName(label) : noFaceText;
+  const text = label ? emotionName(label) : reading.unsure ? UNSURE_TEXT : noFaceText;
   if (expression.textContent !== text) expression.textContent = text;
   expression.dataset.emotion = label || "";
   if (emoji) emoji.textContent = label ? EMOTION_EMOJI[label] || "" : "";
   confidence.textContent = label && reading.confidence != null ? `${percent(reading.confidence)} sure` : "";
-  document.body.dataset.expression = label || "none";
+  document.body.dataset.expression = label || (reading.unsure ? "unsure" : "none");
   renderBars(reading.probabilities, label);
 }
 
@@ -142,6 +146,30 @@ export function renderBoxes(layer, faces, image, { mirror = false, mainLabel, ma
     box.dataset.emotion = emotion || "";
     box.querySelector(".face-label").textContent = emotion
       ? `${emotionName(emotion)}${confidence != null ? ` ${percent(confidence)}` : ""}`
-      : "…";
+      : main && mainLabel === null ? UNSURE_TEXT : "…";
   });
+}
+
+/** The mood history list, newest first. */
+export function renderHistory(listElement, entries) {
+  if (!entries.length) {
+    const empty = document.createElement("li");
+    empty.className = "history-empty";
+    empty.textContent = "No mood yet.";
+    listElement.replaceChildren(empty);
+    return;
+  }
+  listElement.replaceChildren(...entries.map((entry) => {
+    const item = document.createElement("li");
+    item.dataset.mood = entry.mood;
+    const time = document.createElement("time");
+    const date = new Date(entry.at);
+    time.dateTime = date.toISOString();
+    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const mood = document.createElement("span");
+    mood.className = "history-mood";
+    mood.textContent = emotionName(entry.mood) + (entry.locked ? " (playlist locked)" : "");
+    item.append(time, mood);
+    return item;
+  }));
 }

@@ -118,6 +118,7 @@ export class FakeAudio extends FakeElement {
   play() {
     this.paused = false;
     this.dispatch("play");
+    this.dispatch("playing");
     return Promise.resolve();
   }
 
@@ -169,6 +170,7 @@ const ELEMENTS = { audio: FakeAudio, iframe: FakeIframe };
 export function installFakeDocument() {
   const elements = new Map();
   const document = {
+    title: "MoodTunes",
     body: new FakeElement("body"),
     createElement: (tagName) => new (ELEMENTS[tagName] || FakeElement)(tagName),
     getElementById(id) {
@@ -178,4 +180,23 @@ export function installFakeDocument() {
   };
   globalThis.document = document;
   return document;
+}
+
+/** Installs a `navigator.mediaSession` that records what the page sets, and `MediaMetadata`. */
+export function installFakeMediaSession() {
+  const session = {
+    metadata: null,
+    playbackState: "none",
+    handlers: {},
+    setActionHandler(name, handler) {
+      this.handlers[name] = handler;
+    },
+  };
+  globalThis.MediaMetadata = class {
+    constructor(init) {
+      Object.assign(this, init);
+    }
+  };
+  Object.defineProperty(globalThis, "navigator", { value: { mediaSession: session }, configurable: true, writable: true });
+  return session;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 
-import { FakeWindow, installFakeDocument, installFakeWindow } from "./fakedom.mjs";
+import { FakeWindow, installFakeDocument, installFakeMediaSession, installFakeWindow } from "./fakedom.mjs";
 import { playlist, youtubePlaylist } from "./fixtures.mjs";
 import { Player } from "../../static/js/player.js";
 
@@ -13,12 +13,14 @@ const YOUTUBE = "https://www.youtube-nocookie.com";
 
 let document;
 let window;
+let session;
 let player;
 const $ = (id) => document.getElementById(id);
 
 beforeEach(() => {
   document = installFakeDocument();
   window = installFakeWindow("http://localhost:8000");
+  session = installFakeMediaSession();
   $("lock-mood").textContent = "Lock mood"; // as in the template
   player = new Player();
 });
@@ -48,13 +50,21 @@ describe("Player: the end of a track", () => {
     assert.equal(player.queue.upNext, null);
   });
 
-  it("says so when a track can't be played with nothing queued", () => {
+  it("skips a track that can't be played to the next one, and says so", () => {
     player.offerMood("happy", "match", HAPPY);
     player.playIndex(0);
     $("player-audio").dispatch("error");
-    assert.equal(player.queue.current.title, "happy 1", "stays on it: the user decides");
-    assert.equal(player.queue.playing, false);
+    assert.equal(player.queue.current.title, "happy 2");
+    assert.equal(player.queue.playing, true);
     assert.match($("player-message").textContent, /Can't play “happy 1”/);
+  });
+
+  it("stops, saying so, when no track of the list can be played", () => {
+    player.offerMood("happy", "match", HAPPY);
+    player.playIndex(0);
+    for (let i = 0; i < 3; i += 1) $("player-audio").dispatch("error");
+    assert.equal(player.queue.playing, false);
+    assert.match($("player-message").textContent, /Nothing else in this playlist plays here/);
   });
 });
 
@@ -100,6 +110,76 @@ describe("Player: accessibility", () => {
     assert.equal(seek.getAttribute("aria-valuetext"), "1:02 of 3:20");
     assert.equal($("track-time").textContent, "1:02 / 3:20");
     assert.equal(seek.value, "312");
+  });
+});
+
+describe("Player: a daily player", () => {
+  it("tells the media session and the tab what plays, and takes media keys", () => {
+    player.offerMood("happy", "match", HAPPY);
+    assert.equal(session.metadata.title, "happy 1", "ready to play from the lock screen");
+    assert.equal(session.playbackState, "paused");
+    assert.equal(document.title, "MoodTunes");
+    player.togglePlay();
+    assert.deepEqual({ ...session.metadata }, { title: "happy 1", artist: "Artist", album: "happy list" });
+    assert.equal(session.playbackState, "playing");
+    assert.equal(document.title, "▶ happy 1 — Artist · MoodTunes");
+    session.handlers.nexttrack();
+    assert.equal(session.metadata.title, "happy 2");
+    session.handlers.pause();
+    assert.equal(session.playbackState, "paused");
+    assert.equal($("player-audio").paused, true);
+    session.handlers.play();
+    assert.equal($("player-audio").paused, false);
+    session.handlers.previoustrack();
+    assert.equal(session.metadata.title, "happy 1");
+  });
+
+  it("starts the music with the first mood once the user asked for it (the Start-camera click)", () => {
+    player.armAutoplay();
+    assert.equal(player.queue.playing, false, "no mood yet");
+    player.offerMood("happy", "match", HAPPY);
+    assert.equal(player.queue.playing, true);
+    assert.equal($("player-audio").src, "/music/happy/1.wav");
+    player.togglePlay(); // the user pauses: a later mood does not start it again
+    player.offerMood("sad", "match", SAD);
+    assert.equal(player.queue.playing, false);
+  });
+
+  it("does not start the music on a mood alone", () => {
+    player.offerMood("happy", "match", HAPPY);
+    assert.equal(player.queue.playing, false);
+    assert.equal($("now-playing").dataset.state, "ready");
+  });
+
+  it("queues the other mode of the playing mood instead of showing a list that is not playing", () => {
+    player.offerMood("happy", "match", HAPPY);
+    player.togglePlay();
+    assert.equal(player.changeMode("happy", "lift", SAD), "queued");
+    assert.equal($("playlist-title").textContent, "happy list");
+    assert.match($("up-next").textContent, /Up next: happy — sad list/);
+  });
+
+  it("sets the volume of local files", () => {
+    player.setVolume(0.4);
+    assert.equal($("player-audio").volume, 0.4);
+    $("volume").value = "70";
+    $("volume").dispatch("input");
+    assert.equal($("player-audio").volume, 0.7);
+  });
+
+  it("shuffles on the user's word", () => {
+    const shuffle = $("shuffle");
+    shuffle.dispatch("click");
+    assert.equal(player.queue.shuffle, true);
+    assert.equal(shuffle.getAttribute("aria-pressed"), "true");
+  });
+
+  it("gives each track one Tab stop: its Open ↗ link is for the mouse", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    const row = $("playlist").childNodes[0];
+    const link = row.querySelector("a.open-link");
+    assert.equal(link.tabIndex, -1);
+    assert.equal(row.querySelector("button.track-play").tabIndex, undefined);
   });
 });
 
@@ -155,7 +235,7 @@ describe("Player: a YouTube embed reports its state", () => {
     assert.equal(player.queue.upNext, null);
     assert.notEqual(frame(), ended);
     assert.match(frame().src, /\/embed\/sad_______1\?/);
-    assert.equal(player.queue.playing, true);
+    assert.equal(player.loading, true, "loading until the new video reports playing");
     assert.equal(document.body.dataset.playlistMood, "sad");
   });
 
@@ -197,29 +277,57 @@ describe("Player: a YouTube embed reports its state", () => {
     assert.deepEqual(posted(iframe).at(-1), [{ event: "command", func: "playVideo", args: [], id: 1, channel: "widget" }, YOUTUBE]);
     report(state(1));
     assert.equal(player.queue.playing, true);
-    player.togglePlay(); // Pause, as before: the player goes
-    assert.equal(frame(), null);
+    player.togglePlay(); // Pause: the same player pauses
+    assert.deepEqual(posted(iframe).at(-1), [{ event: "command", func: "pauseVideo", args: [], id: 1, channel: "widget" }, YOUTUBE]);
+    assert.equal(frame(), iframe);
     assert.equal(player.queue.playing, false);
   });
 
-  it("stops counting a video YouTube can't play as playing", () => {
+  it("says Loading, not Playing, until the video reports that it plays", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    assert.equal(player.queue.playing, false);
+    assert.equal($("now-playing").dataset.state, "loading");
+    assert.equal($("play-pause").getAttribute("aria-label"), "Pause", "it can be stopped meanwhile");
+    report(state(1));
+    assert.equal($("now-playing").dataset.state, "playing");
+  });
+
+  it("skips a video YouTube can't play to the next one, and drops the message with the playlist", () => {
     player.offerMood("happy", "match", HAPPY_VIDEOS);
     player.playIndex(0);
     report({ event: "onError", info: 150 });
-    assert.equal(player.queue.playing, false);
-    assert.equal(player.queue.current.title, "happy video 1");
-    assert.match($("player-message").textContent, /YouTube can't play “happy video 1”/);
+    assert.equal(player.queue.current.title, "happy video 2");
+    assert.match(frame().src, /\/embed\/happy_____2\?/);
+    assert.match($("player-message").textContent, /Skipped “happy video 1”: YouTube can't play it here/);
+    player.offerMood("sad", "match", SAD_VIDEOS); // not playing yet (loading): replaced at once
+    assert.equal($("player-message").hidden, true);
+    assert.equal($("player-message").textContent, "");
   });
 
-  it("gives up on a frame that never answers (YouTube unreachable): not playing, and says so", () => {
-    player.offerMood("happy", "match", HAPPY_VIDEOS);
+  it("skips a frame that stays silent for 3 s (YouTube unreachable) to the next track that plays here", () => {
+    const mixed = { ...HAPPY_VIDEOS, tracks: [...HAPPY_VIDEOS.tracks, ...HAPPY.tracks] };
+    player.offerMood("happy", "match", mixed);
     player.playIndex(0);
     frame().dispatch("load");
-    mock.timers.tick(14_000);
-    assert.equal(player.queue.playing, true, "still waiting for it");
-    mock.timers.tick(1_000);
+    mock.timers.tick(2_900);
+    assert.equal(player.queue.current.title, "happy video 1", "still waiting for it");
+    mock.timers.tick(100);
+    assert.equal(player.queue.current.title, "happy 1", "the other videos would be silent too: on to a file");
+    assert.equal(frame(), null);
+    assert.equal($("player-audio").src, "/music/happy/1.wav");
+    assert.equal(player.queue.playing, true);
+    assert.match($("player-message").textContent, /Skipped “happy video 1”: YouTube didn't answer/);
+  });
+
+  it("stops on a silent frame when nothing else in the list plays here", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    mock.timers.tick(3_000);
     assert.equal(player.queue.playing, false);
-    assert.match($("player-message").textContent, /YouTube did not answer for “happy video 1”/);
+    assert.equal(player.loading, false);
+    assert.equal(frame(), null);
+    assert.match($("player-message").textContent, /Nothing else in this playlist plays here/);
   });
 
   it("does not give up on a frame that answered", () => {
@@ -238,7 +346,7 @@ describe("Player: a YouTube embed reports its state", () => {
     assert.equal(player.queue.list.mood, "sad");
     assert.equal(player.queue.current.title, "sad video 1");
     assert.match(frame().src, /\/embed\/sad_______1\?/);
-    assert.equal($("player-message").textContent, "");
+    assert.equal($("player-message").textContent, "", "the message went with the old playlist");
   });
 
   it("ignores messages from another origin or window, from an earlier player, and anything not YouTube's JSON", () => {
@@ -267,6 +375,7 @@ describe("Player: a YouTube embed reports its state", () => {
     report(state(0), { from: before });
     report(state(2), { from: before });
     assert.equal(player.queue.current.title, "happy video 2");
-    assert.equal(player.queue.playing, true);
+    assert.equal(player.loading, true);
+    assert.equal($("now-playing").dataset.state, "loading");
   });
 });

@@ -131,6 +131,41 @@ describe("PlayQueue: navigation", () => {
     assert.equal(queue.prev(), null);
     assert.equal(queue.select(0), null);
   });
+  it("next skips tracks that can't play here, and stays put when none can", () => {
+    const queue = new PlayQueue();
+    queue.setMood("happy", "match", playlist("happy", 5));
+    const playable = (track) => track.title === "happy 4" || track.title === "happy 2";
+    assert.equal(queue.next(playable).title, "happy 2");
+    assert.equal(queue.next(playable).title, "happy 4");
+    assert.equal(queue.next(playable).title, "happy 2", "wraps, skipping 5 and 1");
+    assert.equal(queue.next(() => false).title, "happy 3", "one step when nothing can play");
+  });
+
+  it("next into a queued playlist starts at its first playable track", () => {
+    const queue = new PlayQueue();
+    queue.setMood("happy", "match", HAPPY);
+    queue.setPlaying(true);
+    queue.setMood("sad", "match", SAD);
+    assert.equal(queue.next((track) => track.title !== "sad 1").title, "sad 2");
+    assert.equal(queue.list.mood, "sad");
+  });
+
+  it("shuffle plays every track once, in a random order, before any repeats", () => {
+    let seed = 3;
+    const random = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const queue = new PlayQueue({ random });
+    queue.setMood("happy", "match", playlist("happy", 8));
+    queue.shuffle = true;
+    const round = [queue.current.title, ...Array.from({ length: 7 }, () => queue.next().title)];
+    assert.equal(new Set(round).size, 8, round.join(", "));
+    assert.notDeepEqual(round, playlist("happy", 8).tracks.map((track) => track.title), "not the list's order");
+    const again = Array.from({ length: 8 }, () => queue.next().title);
+    assert.equal(new Set(again).size, 8, "the next round too");
+  });
+
 });
 
 describe("PlayQueue: match / lift", () => {
@@ -144,17 +179,19 @@ describe("PlayQueue: match / lift", () => {
     assert.equal(queue.current.title, "happy-lift 1");
   });
 
-  it("while playing, the new list shows but the current track plays on", () => {
+  it("while playing, the new list waits as up next: the list on screen is the one playing", () => {
     const queue = new PlayQueue();
     queue.setMood("happy", "match", HAPPY);
     queue.next();
     queue.setPlaying(true);
-    assert.equal(queue.changeMode("happy", "lift", HAPPY_LIFT), "replaced");
-    assert.equal(queue.list.title, "happy-lift list");
+    assert.equal(queue.changeMode("happy", "lift", HAPPY_LIFT), "queued");
+    assert.equal(queue.list.title, "happy list");
     assert.equal(queue.current.title, "happy 2");
-    assert.equal(queue.index, -1);
+    assert.equal(queue.upNext.title, "happy-lift list");
     assert.equal(queue.next().title, "happy-lift 1");
+    assert.equal(queue.list.mode, "lift");
   });
+
 
   it("updates a queued playlist of that mood, and leaves other moods alone", () => {
     const queue = new PlayQueue();

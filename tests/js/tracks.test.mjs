@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import {
-  YOUTUBE_EMBED_ORIGIN, playbackFor, safeAudioPath, safeWebUrl, spotifyEmbedUrl, youtubeId,
+  YOUTUBE_EMBED_ORIGIN, playbackFor, playsInPage, safeAudioPath, safeWebUrl, youtubeId,
 } from "../../static/js/tracks.js";
 
 describe("tracks: links", () => {
@@ -31,14 +31,7 @@ describe("tracks: links", () => {
     assert.equal(youtubeId("https://www.youtube.com.evil.com/watch?v=dQw4w9WgXcQ"), null);
   });
 
-  it("builds Spotify embed links for tracks and playlists", () => {
-    assert.equal(spotifyEmbedUrl("https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT?si=abc"),
-      "https://open.spotify.com/embed/track/4cOdK2wGLETKBW3PvgPWqT");
-    assert.equal(spotifyEmbedUrl("https://open.spotify.com/playlist/37i9dQZF1DXdPec7aLTmlC"),
-      "https://open.spotify.com/embed/playlist/37i9dQZF1DXdPec7aLTmlC");
-    assert.equal(spotifyEmbedUrl("https://open.spotify.com/search/happy"), null);
-    assert.equal(spotifyEmbedUrl("https://spotify.evil.com/track/4cOdK2wGLETKBW3PvgPWqT"), null);
-  });
+
 });
 
 describe("tracks: playbackFor", () => {
@@ -65,9 +58,17 @@ describe("tracks: playbackFor", () => {
     }
   });
 
-  it("embeds Spotify", () => {
-    assert.equal(playbackFor({ url: "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT" }).kind, "spotify");
+  it("opens a Spotify link as a link: nothing embeds it", () => {
+    assert.equal(playbackFor({ url: "https://open.spotify.com/track/4cOdK2wGLETKBW3PvgPWqT" }).kind, "link");
   });
+
+  it("tells tracks that play in the page from those that only open elsewhere", () => {
+    assert.equal(playsInPage({ audio: "/music/happy/a.mp3" }), true);
+    assert.equal(playsInPage({ url: "https://youtu.be/dQw4w9WgXcQ" }), true);
+    assert.equal(playsInPage({ url: "https://www.youtube.com/results?search_query=x" }), false);
+    assert.equal(playsInPage({}), false);
+  });
+
 
   it("opens anything else as a link, and refuses unsafe links", () => {
     assert.deepEqual(playbackFor({ url: "https://www.youtube.com/results?search_query=x", audio: null }),
