@@ -173,8 +173,7 @@ def wait_until_ready(server, timeout):
 
 
 def get(port, path, headers=None, timeout=5, host="127.0.0.1"):
-    """(status, seconds, response headers) of one GET on a fresh connection; the status is a
-    string, as in Outcome: the error's name when there was no answer."""
+    """(status, seconds, response headers) of one GET on a fresh connection; status as in Outcome."""
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -189,14 +188,11 @@ def get(port, path, headers=None, timeout=5, host="127.0.0.1"):
 
 
 def child_pids(pid):
-    """The children of `pid` (a gunicorn master's workers), from /proc."""
-    found = []
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in children.read_text().split()]
-        except OSError:  # the thread ended meanwhile
-            pass
-    return found
+    """The children of `pid` (a gunicorn master's workers: its main thread forks them), from /proc."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:  # it has exited
+        return []
 
 
 def rss_mib(pids):

@@ -30,8 +30,7 @@ from bench.common import (  # noqa: E402
 
 # One thread for the math, as gunicorn.conf.py gives each worker; read when TensorFlow and
 # OpenCV start their thread pools, so set before the first model is loaded.
-ONE_THREAD = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-              "OPENCV_FOR_THREADS_NUM")
+ONE_THREAD = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
 
 
 def parse_args(argv=None):
