@@ -1,7 +1,8 @@
 """From decoded pixels to face crops: detect faces, crop them.
 
-Uses OpenCV's Haar cascade, which ships inside opencv-python (4.x), so it
-works offline. Decoding uploads is app/decode.py's job.
+YuNet (app/yunet.py, weights inside the yuface wheel) where it is installed, else OpenCV's Haar
+cascade, which ships inside opencv-python (4.x); both work offline. Decoding uploads is
+app/decode.py's job.
 """
 
 import math
@@ -9,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 import cv2
+import numpy as np
 
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
