@@ -173,8 +173,7 @@ def test_a_video_that_cannot_load_is_skipped_within_4_s(camera_page, server):
 
 # ---- the issue's bars, measured (opt-in: a few minutes) ---------------------------------------
 
-@pytest.mark.skipif(os.environ.get("MOODTUNES_BARS") != "1",
-                    reason="measures the issue's bars for minutes: set MOODTUNES_BARS=1 to run it")
+@pytest.mark.bars  # minutes long: conftest.py leaves it out unless MOODTUNES_BARS=1
 def test_bars_with_8_s_expressions(playwright_instance, chromium_path, expression_faces, served_answers,
                                    server, tmp_path, artifacts):
     """Happy and sad by turns, 8 s each, for six turns: 0 commits to a mood the reading does not
