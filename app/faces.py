@@ -31,12 +31,13 @@ YUNET_MIN_SCORE = 50
 # of the same face (YuNet's are ~0.82× as wide, ~1.06× as tall); bench/served_pipeline.py
 # compares the crops both give ("side ratio", "centre shift").
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
-# Whether crop_face aligns faces that have landmarks (see align_face). On: with the FER+ model
-# it reads pasted FER+ test faces better aligned than box-cropped in every scene of
-# bench/served_pipeline.py (200 faces each: whole frame 0.832 vs 0.827, 120-300 px 0.827 vs
-# 0.821, rolled ±20° 0.833 vs 0.803, larger than the frame 0.858 vs 0.822). With the previous,
-# FER-2013-label model it had not helped (0.688 vs 0.698).
-ALIGN = True
+# Whether crop_face aligns faces that have landmarks (see align_face). Off, for now: with the
+# FER+ model, aligned crops read pasted FER+ test faces better than box crops in every scene of
+# bench/served_pipeline.py (200 faces each: whole frame 0.832 vs 0.827, 120-300 px 0.827 vs 0.821,
+# rolled ±20° 0.833 vs 0.803, larger than the frame 0.858 vs 0.822), but on the one real webcam
+# face we have (frown.avi) they make the calm face read neutral at ~0.51 instead of ~0.63, under
+# the page's "not sure" line. Decide on a labelled webcam set.
+ALIGN = False
 # Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
 # height: the mean over FER+ training faces (bench/served_pipeline.py --template).
 FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
