@@ -41,22 +41,32 @@ def bench_arguments(doc, clients, warmup):
     return parser
 
 
+def read_video(path):
+    """Every frame of the video at `path`, BGR, as OpenCV reads it."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            yield bgr
+    finally:
+        capture.release()
+
+
 def video_frames(path=VIDEO):
     """JPEG bytes of every frame of `path`, centre-cropped to 4:3 and sized 640×480."""
     import cv2
 
-    capture = cv2.VideoCapture(str(path))
     frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
+    for bgr in read_video(path):
         height, width = bgr.shape[:2]
         crop_w = min(width, height * FRAME_SIZE[0] // FRAME_SIZE[1])
         x0 = (width - crop_w) // 2
         frame = cv2.resize(bgr[:, x0:x0 + crop_w], FRAME_SIZE, interpolation=cv2.INTER_AREA)
         frames.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
-    capture.release()
     return frames
 
 

@@ -31,6 +31,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import read_video  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
 SCENES = {"fill": (320, 320, 0), "random": (120, 300, 0), "roll": (120, 300, 20),
           "large": (400, 560, 20)}
@@ -90,13 +93,8 @@ def run_scene(detector, faces, scene, seed, size):
 
 
 def video_counts(detector, path):
-    capture = cv2.VideoCapture(str(path))
-    counts = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        counts.append(len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))))
+    counts = [len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)))
+              for frame in read_video(path)]
     if not counts:
         sys.exit(f"cannot read frames from {path}")
     return counts

@@ -142,9 +142,8 @@ def targets_for(files, root, votes=None):
     """Paths and target distributions (n, len(LABELS)) of scan_folder's `files`: the votes of
     each image where `votes` (read_votes) has them, else its folder's label, one-hot."""
     paths, targets, unvoted = [], [], []
-    for index, label in enumerate(LABELS):
+    for one_hot, label in zip(np.eye(len(LABELS)), LABELS):
         for path in files[label]:
-            one_hot = np.eye(len(LABELS))[index]
             key = Path(path).relative_to(root).as_posix()
             if votes is not None and key not in votes:
                 unvoted.append(key)

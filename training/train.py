@@ -198,9 +198,20 @@ if problem := unwritable(args.run_dir):
     sys.exit(f"error: --run-dir: {problem}")
 started = time.time()
 history_csv = args.run_dir / "history.csv"
+
+
+def read_history():
+    """The fine-tuning epochs logged so far, {epoch: its CSV row}: an epoch run again after an
+    interruption before its backup is logged twice, and its last row counts."""
+    if not history_csv.exists():
+        return {}
+    with open(history_csv, newline="") as f:
+        return {int(row["epoch"]): row for row in csv.DictReader(f)}
+
+
 # A resumed session must not replay the shuffles and augmentations of the epochs before it.
-epochs_done = sum(1 for _ in open(history_csv)) - 1 if history_csv.exists() else 0
-keras.utils.set_random_seed(args.seed + max(epochs_done, 0))
+session_seed = args.seed + len(read_history())
+keras.utils.set_random_seed(session_seed)
 cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
 if "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags:  # native bfloat16: ~2× faster steps
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -300,9 +311,9 @@ log(f"{len(x_train)} faces for training ({', '.join(f'{k} {v}' for k, v in count
     f"{len(x_val)} for validation: {split}; "
     f"targets: {'annotator votes (votes.csv)' if votes else 'folder labels'}")
 
-augment = augmentation(args.seed + max(epochs_done, 0))
+augment = augmentation(session_seed)
 train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
-            .shuffle(len(x_train), seed=args.seed + max(epochs_done, 0))
+            .shuffle(len(x_train), seed=session_seed)
             .batch(args.batch_size)
             .map(lambda x, y: (augment(tf.cast(x, "float32"), training=True), y))
             .prefetch(tf.data.AUTOTUNE))
@@ -344,19 +355,17 @@ class KeepBestEpoch(keras.callbacks.Callback):
     """Saves the weights of the epoch with the best validation accuracy and stops the run after
     `patience` epochs without a better one (0: never)."""
 
-    def __init__(self, path, history, patience):
+    def __init__(self, path, patience):
         super().__init__()
-        self.path, self.history, self.patience = path, history, patience
+        self.path, self.patience = path, patience
         self.best, self.best_epoch = -1.0, -1
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.best_epoch >= 0 or not self.history.exists():
+        if self.best_epoch >= 0:
             return
-        with open(self.history, newline="") as f:  # a resumed run: epochs before this one
-            rows = {int(r["epoch"]): float(r["val_accuracy"]) for r in csv.DictReader(f)}
-        for done, accuracy in sorted(rows.items()):
-            if done < epoch and accuracy > self.best:
-                self.best, self.best_epoch = accuracy, done
+        for done, row in sorted(read_history().items()):  # a resumed run: epochs before this one
+            if done < epoch and float(row["val_accuracy"]) > self.best:
+                self.best, self.best_epoch = float(row["val_accuracy"]), done
 
     def on_epoch_end(self, epoch, logs=None):
         if logs["val_accuracy"] > self.best:
@@ -378,6 +387,7 @@ def compile_model(learning_rate):
 
 
 verbose = 1 if sys.stdout.isatty() else 2
+weights_by_class = class_weights(y_train)
 head_weights = args.run_dir / "head.weights.h5"
 best_weights = args.run_dir / "best.weights.h5"
 finished = args.run_dir / "finished"
@@ -386,7 +396,7 @@ if not args.init_from and not head_weights.exists():
     base.trainable = False
     compile_model(HEAD_LR)
     model.fit(train_ds, validation_data=val_ds, epochs=HEAD_EPOCHS,
-              class_weight=class_weights(y_train), shuffle=False, verbose=verbose)
+              class_weight=weights_by_class, shuffle=False, verbose=verbose)
     save_weights_atomically(model, head_weights)
 elif head_weights.exists():
     model.load_weights(head_weights)
@@ -401,9 +411,9 @@ if not finished.exists():
         args.lr / 10, decay_steps=max(steps * args.epochs - warmup, 1), alpha=0.01,
         warmup_target=args.lr, warmup_steps=warmup))
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-              class_weight=class_weights(y_train), shuffle=False, verbose=verbose, callbacks=[
+              class_weight=weights_by_class, shuffle=False, verbose=verbose, callbacks=[
                   keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: hold_signals(True)),
-                  KeepBestEpoch(best_weights, history_csv, args.patience),
+                  KeepBestEpoch(best_weights, args.patience),
                   keras.callbacks.CSVLogger(str(history_csv), append=True),
                   # An epoch counts as done for --resume once the others have saved it.
                   keras.callbacks.BackupAndRestore(str(args.run_dir / "backup"),
@@ -436,8 +446,7 @@ def plot_history(out_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(history_csv, newline="") as f:
-        rows = list({int(r["epoch"]): r for r in csv.DictReader(f)}.values())
+    rows = [row for _, row in sorted(read_history().items())]
     epochs = range(1, len(rows) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in zip(("loss", "accuracy"), axes):
@@ -451,6 +460,7 @@ def plot_history(out_path):
     plt.close(fig)
 
 
+history = read_history()
 val_labels = y_val.argmax(axis=1)
 views = logit_views(x_val)
 accuracy = {name: float((probabilities(v).argmax(axis=1) == val_labels).mean())
@@ -486,9 +496,8 @@ metadata = {
         "net_size": args.net_size,
         "targets": "votes" if votes else "folder labels",
         "precision": keras.mixed_precision.global_policy().name,
-        "epochs_trained": len(list(csv.DictReader(open(history_csv)))),
-        "best_epoch": int(np.argmax([float(r["val_accuracy"])
-                                     for r in csv.DictReader(open(history_csv))])) + 1,
+        "epochs_trained": len(history),
+        "best_epoch": max(history, key=lambda epoch: float(history[epoch]["val_accuracy"])) + 1,
         "mirror": mirror,
         "temperature": round(temperature, 4),
         "session_wall_time_s": round(time.time() - started),
