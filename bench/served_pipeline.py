@@ -29,15 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/served_pipeline.py`
 
-from bench.common import read_video  # noqa: E402
+from bench.common import FRAME_SIZE, ROOT, VIDEO, read_video  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
 SCENES = {"fill": (320, 320, 0), "random": (120, 300, 0), "roll": (120, 300, 20),
           "large": (400, 560, 20)}
-FRAME = (640, 480)
+CROPS = {"aligned": "aligned", "box": "box crop"}  # run_scene's crops of each face: from its landmarks, by box
 
 
 def load_faces(folder, n, rng):
@@ -53,7 +51,7 @@ def draw(face, scene, rng):
     """A photo showing `face`, and where it is: (centre x, centre y, side)."""
     low, high, roll = SCENES[scene]
     side = rng.uniform(low, high)
-    width, height = (320, 320) if scene == "fill" else FRAME
+    width, height = (320, 320) if scene == "fill" else FRAME_SIZE
     if scene == "large":
         cx, cy = width / 2 + rng.uniform(-60, 60), height / 2 + rng.uniform(-40, 40)
     else:
@@ -64,40 +62,32 @@ def draw(face, scene, rng):
     return photo, (cx, cy, side)
 
 
-def crop_square(box):
-    """The square crop_face cuts for a box without landmarks: centre x, centre y, side."""
-    from app.faces import CROP_MARGIN
-    return box.x + box.w / 2, box.y + box.h / 2, max(box.w, box.h) * (1 + 2 * CROP_MARGIN)
-
-
 def run_scene(detector, faces, scene, seed, size):
-    from app.faces import align_face, crop_face
+    from app.faces import CROP_MARGIN, align_face, crop_face
 
     rng = np.random.default_rng([seed, list(SCENES).index(scene)])
-    rows = {"found": [], "extra": 0, "crops": [], "plain": [], "ratio": [], "shift": []}
+    rows = {"found": [], "extra": 0, "aligned": [], "box": [], "ratio": [], "shift": []}
     for index, face in enumerate(faces):
         photo, (cx, cy, side) = draw(face, scene, rng)
         boxes = detector.detect(photo)
         if not boxes:
             continue
+        box = boxes[0]
         rows["found"].append(index)
         rows["extra"] += len(boxes) > 1
-        plain = crop_face(photo, dataclasses.replace(boxes[0], landmarks=None), size)
-        landmarks = boxes[0].landmarks
-        rows["crops"].append(plain if landmarks is None else align_face(photo, landmarks, size))
-        rows["plain"].append(plain)
-        bx, by, bside = crop_square(boxes[0])
-        rows["ratio"].append(bside / side)
-        rows["shift"].append(np.hypot(bx - cx, by - cy) / side)
+        by_box = crop_face(photo, dataclasses.replace(box, landmarks=None), size)
+        rows["box"].append(by_box)
+        rows["aligned"].append(by_box if box.landmarks is None else align_face(photo, box.landmarks, size))
+        # The square crop_face cuts for a box without landmarks, against the pasted face.
+        rows["ratio"].append(max(box.w, box.h) * (1 + 2 * CROP_MARGIN) / side)
+        rows["shift"].append(np.hypot(box.x + box.w / 2 - cx, box.y + box.h / 2 - cy) / side)
     return rows
 
 
-def video_counts(detector, path):
-    counts = [len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)))
-              for frame in read_video(path)]
-    if not counts:
-        sys.exit(f"cannot read frames from {path}")
-    return counts
+def difference(crops, originals, size):
+    """The median over faces of the mean absolute grey difference of a crop to the original."""
+    return np.median([np.abs(c.astype(float) - cv2.resize(o, size[::-1])).mean()
+                      for c, o in zip(crops, originals)])
 
 
 def accuracy(model, crops, labels):
@@ -113,7 +103,7 @@ def template(faces, detector):
     with their mirror image."""
     shares = []
     for face in faces:
-        photo = np.zeros(FRAME[::-1], np.uint8)
+        photo = np.zeros(FRAME_SIZE[::-1], np.uint8)
         photo[120:360, 200:440] = cv2.resize(face, (240, 240), interpolation=cv2.INTER_CUBIC)
         boxes = detector.detect(photo)
         if boxes:
@@ -127,8 +117,8 @@ def template(faces, detector):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", default=SHARED / "data/ferplus4/test")
-    parser.add_argument("--video", default=SHARED / "data/webcam/frown.avi")
+    parser.add_argument("--faces", default=ROOT.parent / "shared/data/ferplus4/test")
+    parser.add_argument("--video", default=VIDEO)
     parser.add_argument("--model", default=ROOT / "models/moodtunes_vgg16.keras")
     parser.add_argument("--n", type=int, default=200, help="faces per scene (default 200)")
     parser.add_argument("--seed", type=int, default=0)
@@ -152,32 +142,31 @@ def main():
         print(f"model {args.model}: accuracy on the {len(faces)} original crops "
               f"{accuracy(model, list(faces), labels):.3f}")
     size = model.input_size if model else (48, 48)
+    video = [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in read_video(args.video)]
+    if not video:
+        sys.exit(f"cannot read frames from {args.video}")
     for name in args.detectors.split(","):
         detector = FaceDetector(name)
-        counts = video_counts(detector, args.video)
+        counts = [len(detector.detect(frame)) for frame in video]
         print(f"\n{name}: {Path(args.video).name}: a face in {sum(c > 0 for c in counts)} of "
               f"{len(counts)} frames, an extra box in {sum(c > 1 for c in counts)}")
+        kinds = ("aligned", "box") if name == "yunet" else ("box",)  # Haar finds no landmarks
         for scene in args.scenes.split(","):
             rows = run_scene(detector, faces, scene, args.seed, size)
             found = rows["found"]
-            mae = [np.median([np.abs(c.astype(float) - cv2.resize(faces[i], size[::-1])).mean()
-                              for c, i in zip(rows[kind], found)]) for kind in ("crops", "plain")]
+            mae = ", ".join(f"{difference(rows[kind], faces[found], size):.1f} {CROPS[kind]}"
+                            for kind in kinds)
             line = (f"  {scene:6} found {len(found) / len(faces):6.1%} ({len(found)}/{len(faces)})"
-                    f"  extra box in {rows['extra']}  crop-vs-original MAE {mae[0]:.1f}"
-                    + (f" aligned, {mae[1]:.1f} box crop" if name == "yunet" else ""))
+                    f"  extra box in {rows['extra']}  crop-vs-original MAE {mae}")
             if scene == "random":
                 line += (f"  side ratio {np.median(rows['ratio']):.2f}"
                          f"  centre shift {np.median(rows['shift']):.3f}")
             print(line)
             if model and found:
                 truth = [labels[i] for i in found]
-                original = accuracy(model, [faces[i] for i in found], truth)
-                through = accuracy(model, rows["crops"], truth)
-                text = f"    accuracy on found faces: original crops {original:.3f}, "
-                text += (f"aligned {through:.3f}, box crop "
-                         f"{accuracy(model, rows['plain'], truth):.3f}" if name == "yunet"
-                         else f"box crop {through:.3f}")
-                print(text)
+                print(f"    accuracy on found faces: original crops "
+                      f"{accuracy(model, faces[found], truth):.3f}, "
+                      + ", ".join(f"{CROPS[kind]} {accuracy(model, rows[kind], truth):.3f}" for kind in kinds))
 
 
 if __name__ == "__main__":
