@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from bench.common import (  # noqa: E402
     VIDEO, Outcome, child_pids, exit_on_sigterm, get, multipart_body, percentiles, post_frames,
-    rss_mib, start_proxy, start_server, video_frames)
+    rss_mib, start_proxy, start_server, video_frames, whole)
 
 
 def png_bomb(width, height):
@@ -119,11 +119,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="MODEL_PATH for the server (default: the shipped model)")
     parser.add_argument("--proxy", action="store_true", help="put nginx with deploy/nginx.conf in front")
-    for flag, default in (("--concurrency", 8), ("--slow-clients", 16), ("--slow-seconds", 60)):
-        parser.add_argument(flag, type=int, default=default, help=f"default {default}")
+    for flag, default, low, high in (("--concurrency", 8, 1, 64), ("--slow-clients", 16, 1, 256),
+                                     ("--slow-seconds", 60, 3, 600)):
+        parser.add_argument(flag, type=whole(low, high), default=default, help=f"{low}..{high} ({default})")
     args = parser.parse_args(argv)
-    if not (0 < args.concurrency <= 64 and 0 < args.slow_clients <= 256 and 2 < args.slow_seconds <= 600):
-        parser.error("out of bounds: --concurrency 1..64, --slow-clients 1..256, --slow-seconds 3..600")
     frames, workdir, n = video_frames(), Path(tempfile.mkdtemp(prefix="attack-")), args.concurrency
     if not frames:
         sys.exit(f"attack: no frames: OpenCV read none from {VIDEO}")

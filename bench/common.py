@@ -34,11 +34,21 @@ def bench_arguments(doc, clients, warmup):
     """An argument parser with the options every bench takes."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--model", help="model bundle (.keras); default: the app's")
-    parser.add_argument("--clients", type=int, default=clients, help=f"concurrent clients ({clients})")
-    parser.add_argument("--warmup", type=int, default=warmup, help=f"requests before measuring ({warmup})")
+    parser.add_argument("--clients", type=whole(1), default=clients, help=f"concurrent clients ({clients})")
+    parser.add_argument("--warmup", type=whole(0), default=warmup, help=f"requests before measuring ({warmup})")
     parser.add_argument("--video", type=Path, default=VIDEO, help=f"default {VIDEO}")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
+
+
+def whole(low, high=None):
+    """An argparse type: a whole number from `low` (to `high`); out of bounds is a usage error."""
+    def parse(text):
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}" if high is None else f"must be {low}..{high}")
+        return value
+    return parse
 
 
 def read_video(path):
@@ -163,23 +173,18 @@ def start_proxy(upstream, workdir, timeout=30):
 def started(server, timeout):
     """`server` once it answers /healthz; stopped if it does not, or on Ctrl-C meanwhile."""
     try:
-        wait_until_ready(server, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and server.process.poll() is None:
+            if get(server.port, "/healthz", host=server.host)[0] == "200":
+                return server
+            time.sleep(0.5)
+        log = "\n".join(server.log_path.read_text(errors="replace").splitlines()[-25:])
+        state = f"exited with status {server.process.returncode}" if server.process.poll() is not None \
+            else f"was not ready after {timeout:g} s"
+        raise RuntimeError(f"the server {state}; its log ends:\n{log}")
     except BaseException:
         server.stop()
         raise
-    return server
-
-
-def wait_until_ready(server, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and server.process.poll() is None:
-        if get(server.port, "/healthz", host=server.host)[0] == "200":
-            return
-        time.sleep(0.5)
-    log = "\n".join(server.log_path.read_text(errors="replace").splitlines()[-25:])
-    state = f"exited with status {server.process.returncode}" if server.process.poll() is not None \
-        else f"was not ready after {timeout:g} s"
-    raise RuntimeError(f"the server {state}; its log ends:\n{log}")
 
 
 def get(port, path, headers=None, timeout=5, host="127.0.0.1"):

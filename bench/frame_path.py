@@ -26,21 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from bench.common import (  # noqa: E402
     JPEG_QUALITY, STAGES, bench_arguments, exit_on_sigterm, multipart_body, percentiles,
-    post_frames, start_server, video_frames)
+    post_frames, start_server, video_frames, whole)
 
 # One thread for the math, as gunicorn.conf.py gives each worker; read when TensorFlow and
 # OpenCV start their thread pools, so set before the first model is loaded.
 ONE_THREAD = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
-
-
-def parse_args(argv=None):
-    parser = bench_arguments(__doc__, clients=1, warmup=10)
-    parser.add_argument("--frames", type=int, default=240, help="frames per pass (240)")
-    parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
-    args = parser.parse_args(argv)
-    if args.frames < 1 or args.clients < 1 or args.warmup < 0:
-        parser.error("--frames and --clients must be ≥ 1, --warmup ≥ 0")
-    return args
 
 
 def progress(message):
@@ -132,54 +122,56 @@ def row(name, p):
 
 
 def print_report(report, out=sys.stdout):
-    w = out.write
-    w(f"\nMoodTunes frame path: {report['frames']} frames ({report['distinct_frames']} distinct, "
-      f"{report['video']}), 640×480 JPEG q{JPEG_QUALITY}; model {report['model']}; "
-      f"load average {report['load_average']} on {os.cpu_count()} CPUs\n\n")
-    w(f"{'p50 / p95 ms':<22}" + "".join(f"{s:>17}" for s in STAGES) + f"{'frames/s':>10}{'faces':>8}\n")
-    for key, p in report["pipelines"].items():
-        w(f"{NAMES[key]:<22}{p}\n" if isinstance(p, str) else row(NAMES[key], p))
+    out.write(f"\nMoodTunes frame path: {report['frames']} frames ({report['distinct_frames']} distinct, "
+              f"{report['video']}), 640×480 JPEG q{JPEG_QUALITY}; model {report['model']}; "
+              f"load average {report['load_average']} on {os.cpu_count()} CPUs\n\n")
+    out.write(f"{'p50 / p95 ms':<22}" + "".join(f"{s:>17}" for s in STAGES) + f"{'frames/s':>10}{'faces':>8}\n")
+    rows = {NAMES[key]: p for key, p in report["pipelines"].items()}
+    rows.update({f"HTTP, {n} client(s)": p for n, p in report["http"].items()})  # the server's times
+    for name, p in rows.items():
+        out.write(f"{name:<22}{p}\n" if isinstance(p, str) else row(name, p))
     for key, ratio in report["ours_over_fer"].items():
-        w(f"ours / {NAMES[key]}: total p50 ×{ratio}\n")
+        out.write(f"ours / {NAMES[key]}: total p50 ×{ratio}\n")
     for n, p in report["http"].items():
-        w(f"\nHTTP, {n} client(s): {p['frames_per_s']} frames/s; client latency p50 "
-          f"{p['client_latency_ms']['p50']} ms, p95 {p['client_latency_ms']['p95']} ms; errors "
-          f"{p['errors']}, retries {p['retries']}"
-          + (f" (first: {p['first_error']}) — FAILED" if p["errors"] or p["retries"] else "") + "\n")
-        w(row("  server time", p))
-    w("\n")
+        out.write(f"HTTP, {n} client(s): client latency p50 {p['client_latency_ms']['p50']} ms, p95 "
+                  f"{p['client_latency_ms']['p95']} ms; errors {p['errors']}, retries {p['retries']}"
+                  + (f" (first: {p['first_error']}) — FAILED" if p["errors"] or p["retries"] else "") + "\n")
+    out.write("\n")
 
 
 def run(args, frames, distinct, model_path):
     report = {"frames": len(frames), "distinct_frames": distinct, "video": str(args.video),
               "model": str(model_path), "load_average": round(os.getloadavg()[0], 2),
               "pipelines": {}, "ours_over_fer": {}, "http": {}}
+    pipelines = report["pipelines"]
     progress("ours, in-process …")
-    report["pipelines"]["ours"] = timed(ours(model_path), frames, args.warmup)
-    failed = False
+    pipelines["ours"] = timed(ours(model_path), frames, args.warmup)
     for key, tflite in (("fer", False), ("fer_tflite", True))[:1 + args.fer_tflite]:
         progress(f"{key} …")
         try:
-            report["pipelines"][key] = timed(fer_peer(tflite), frames, args.warmup)
+            pipelines[key] = timed(fer_peer(tflite), frames, args.warmup)
         except ImportError as exc:
-            report["pipelines"][key] = f"skipped: {exc} (pip install --no-deps -r bench/requirements.txt)"
-            continue
+            pipelines[key] = f"skipped: {exc} (pip install --no-deps -r bench/requirements.txt)"
         except Exception as exc:
-            failed, report["pipelines"][key] = True, f"FAILED: {type(exc).__name__}: {exc}"
-            continue
-        report["ours_over_fer"][key] = round(report["pipelines"]["ours"]["stages_ms"]["total"]["p50"]
-                                             / report["pipelines"][key]["stages_ms"]["total"]["p50"], 2)
+            pipelines[key] = f"FAILED: {type(exc).__name__}: {exc}"
+    totals = {key: p["stages_ms"]["total"]["p50"] for key, p in pipelines.items() if isinstance(p, dict)}
+    report["ours_over_fer"] = {key: round(totals["ours"] / total, 2) for key, total in totals.items()
+                               if key != "ours"}
     progress("starting gunicorn …")
     with tempfile.NamedTemporaryFile(prefix="frame_path-", suffix=".log") as log:
         with start_server(log.name, model=model_path) as server:
             progress(f"posting frames to 127.0.0.1:{server.port} …")
             report["http"] = http_passes(server.port, frames, args.warmup, args.clients)
-    failed = failed or any(p["errors"] or p["retries"] for p in report["http"].values())
+    failed = any(str(p).startswith("FAILED") for p in pipelines.values()) \
+        or any(p["errors"] or p["retries"] for p in report["http"].values())
     return report, failed
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser = bench_arguments(__doc__, clients=1, warmup=10)
+    parser.add_argument("--frames", type=whole(1), default=240, help="frames per pass (240)")
+    parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
+    args = parser.parse_args(argv)
     exit_on_sigterm()
     os.environ.update(dict.fromkeys(ONE_THREAD, "1"))
     distinct = video_frames(args.video)

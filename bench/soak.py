@@ -24,18 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from bench.common import (  # noqa: E402
     bench_arguments, exit_on_sigterm, multipart_body, percentiles, post_frames, rss_mib,
-    start_server, video_frames)
-
-
-def parse_args(argv=None):
-    parser = bench_arguments(__doc__, clients=8, warmup=50)
-    parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY for the server")
-    parser.add_argument("--requests", type=int, default=2000, help="requests measured (2000)")
-    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds at most (600)")
-    args = parser.parse_args(argv)
-    if args.requests < 1 or args.clients < 1 or args.warmup < 0 or (args.workers or 1) < 1:
-        parser.error("--requests, --clients and --workers must be ≥ 1, --warmup ≥ 0")
-    return args
+    start_server, video_frames, whole)
 
 
 def summarize(warmup, outcomes, seconds, memory_before, memory_after, clients):
@@ -91,7 +80,11 @@ def soak(args, bodies):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser = bench_arguments(__doc__, clients=8, warmup=50)
+    parser.add_argument("--workers", type=whole(1), help="WEB_CONCURRENCY for the server")
+    parser.add_argument("--requests", type=whole(1), default=2000, help="requests measured (2000)")
+    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds at most (600)")
+    args = parser.parse_args(argv)
     exit_on_sigterm()
     bodies = [multipart_body(jpeg) for jpeg in video_frames(args.video)]
     if not bodies:

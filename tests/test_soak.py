@@ -79,7 +79,7 @@ def test_a_relative_model_path_reaches_the_server_absolute(tmp_path, monkeypatch
             started.update(kwargs)
 
     monkeypatch.setattr(common.subprocess, "Popen", FakePopen)
-    monkeypatch.setattr(common, "wait_until_ready", lambda *args: None)
+    monkeypatch.setattr(common, "started", lambda server, timeout: server)
     monkeypatch.chdir(tmp_path)
     common.start_server(tmp_path / "server.log", model="models/mine.keras")
     assert started["env"]["MODEL_PATH"] == str(tmp_path / "models" / "mine.keras")
