@@ -1,14 +1,15 @@
 """The frame path, timed: ours in-process and over HTTP, beside the `fer` package's pipeline.
 
-The same webcam frames (frown.avi's, cycled to --frames) go, in one run, through ours
-in-process (app.analysis.FrameAnalyzer), the `fer` package's FER with its Keras model (and its
-default TFLite one with --fer-tflite; `pip install --no-deps -r bench/requirements.txt`), both
-on one math thread as a gunicorn worker has, then through gunicorn as shipped, posted by 1
-client and by --clients N (the server gets this environment: WEB_CONCURRENCY=1 works).
-Prints each stage's p50/p95 in ms (detect includes our crop, classify fer's) and frames/s.
+The same webcam frames (frown.avi's, cycled to --frames) go through ours in-process
+(app.analysis.FrameAnalyzer), the `fer` package's FER with its Keras model (and its TFLite one
+with --fer-tflite; `pip install --no-deps -r bench/requirements.txt`) and, with --sizes, ours
+with the training script's network, untrained, at those VGG16 input sizes, all on one math
+thread as a gunicorn worker has; then through gunicorn as shipped, posted by 1 client and by
+--clients N (the server gets this environment: WEB_CONCURRENCY=1 works). Prints each stage's
+p50/p95 in ms (detect includes our crop, classify fer's) and frames/s.
 
     python bench/frame_path.py --clients 4 --fer-tflite
-    python bench/frame_path.py --model /tmp/m.keras --frames 40 --json
+    python bench/frame_path.py --sizes 48 64 80 96 --frames 40 --json
 
 Exit status 1 when a request failed or was retried or the peer failed; 2 on bad usage, no
 frames, no model or a server that did not start.
@@ -92,6 +93,40 @@ def fer_peer(use_tflite):
     return analyze
 
 
+def vgg16_gflop(net_size):
+    """Multiply-adds of VGG16's 13 convolutions at this input, ×2: the head is negligible."""
+    channels = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+                (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    pools_before = [0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    macs = sum((net_size // 2 ** pools) ** 2 * 9 * c_in * c_out
+               for (c_in, c_out), pools in zip(channels, pools_before))
+    return 2 * macs / 1e9
+
+
+def sized_bundles(sizes, folder):
+    """{row name: bundle in `folder`} of the training script's network at each VGG16 input size,
+    read alone and with its mirror image; random weights: the time does not depend on them."""
+    import keras
+
+    from app.bundle import write_bundle
+    from app.emotions import LABELS
+    from training.network import inference_copy, make_model, with_mirror
+
+    bundles, policy = {}, keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as the training script builds it
+    try:
+        for size in sizes:
+            network, _ = make_model(48, size, None, len(LABELS))
+            for passes, model in ((1, network), (2, with_mirror(network))):
+                path = Path(folder) / f"vgg16_{size}_{passes}.keras"
+                metadata = {"labels": list(LABELS), "input_size": [48, 48], "channels": 1}
+                write_bundle(inference_copy(model), metadata, path)
+                bundles[f"{size} px ×{passes}, {passes * vgg16_gflop(size):.1f} GFLOP"] = path
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    return bundles
+
+
 def ms(seconds):
     return seconds * 1000
 
@@ -126,7 +161,7 @@ def print_report(report, out=sys.stdout):
               f"{report['video']}), 640×480 JPEG q{JPEG_QUALITY}; model {report['model']}; "
               f"load average {report['load_average']} on {os.cpu_count()} CPUs\n\n")
     out.write(f"{'p50 / p95 ms':<22}" + "".join(f"{s:>17}" for s in STAGES) + f"{'frames/s':>10}{'faces':>8}\n")
-    rows = {NAMES[key]: p for key, p in report["pipelines"].items()}
+    rows = {NAMES.get(key, key): p for key, p in report["pipelines"].items()}
     rows.update({f"HTTP, {n} client(s)": p for n, p in report["http"].items()})  # the server's times
     for name, p in rows.items():
         out.write(f"{name:<22}{p}\n" if isinstance(p, str) else row(name, p))
@@ -154,9 +189,14 @@ def run(args, frames, distinct, model_path):
             pipelines[key] = f"skipped: {exc} (pip install --no-deps -r bench/requirements.txt)"
         except Exception as exc:
             pipelines[key] = f"FAILED: {type(exc).__name__}: {exc}"
+    if args.sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, path in sized_bundles(args.sizes, folder).items():
+                progress(f"{name} …")
+                pipelines[name] = timed(ours(path), frames, args.warmup)
     totals = {key: p["stages_ms"]["total"]["p50"] for key, p in pipelines.items() if isinstance(p, dict)}
     report["ours_over_fer"] = {key: round(totals["ours"] / total, 2) for key, total in totals.items()
-                               if key != "ours"}
+                               if key.startswith("fer")}
     progress("starting gunicorn …")
     with tempfile.NamedTemporaryFile(prefix="frame_path-", suffix=".log") as log:
         with start_server(log.name, model=model_path) as server:
@@ -171,6 +211,8 @@ def main(argv=None):
     parser = bench_arguments(__doc__, clients=1, warmup=10)
     parser.add_argument("--frames", type=whole(1), default=240, help="frames per pass (240)")
     parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
+    parser.add_argument("--sizes", type=whole(32), nargs="+", default=[],
+                        help="also ours with an untrained VGG16 at these input sizes (alone and mirrored)")
     args = parser.parse_args(argv)
     exit_on_sigterm()
     os.environ.update(dict.fromkeys(ONE_THREAD, "1"))
