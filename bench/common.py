@@ -30,12 +30,36 @@ def exit_on_sigterm():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+def run_bench(name, args, measure, text):
+    """`measure(frames)` -> (report, failed) on the frames of --video, its report printed as JSON
+    (--json) or text(report). Exit status 1 when it failed; 2 with no frames, a bad model or a
+    server that did not start; 130 on Ctrl-C (the server it started is stopped)."""
+    from app.bundle import BundleError
+
+    exit_on_sigterm()
+    frames = video_frames(args.video)
+    if not frames:
+        print(f"{name}: no frames: OpenCV read none from {args.video} (pass --video)", file=sys.stderr)
+        return 2
+    try:
+        report, failed = measure(frames)
+    except (BundleError, RuntimeError) as exc:  # a server's message ends with its log's tail
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(report, indent=2) if args.json else text(report))
+    return 1 if failed else 0
+
+
 def bench_arguments(doc, clients, warmup):
     """An argument parser with the options every bench takes."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--model", help="model bundle (.keras); default: the app's")
     parser.add_argument("--clients", type=whole(1), default=clients, help=f"concurrent clients ({clients})")
-    parser.add_argument("--warmup", type=whole(0), default=warmup, help=f"requests before measuring ({warmup})")
+    parser.add_argument("--warmup", type=whole(0), default=warmup,
+                        help=f"requests before measuring ({warmup})")
     parser.add_argument("--video", type=Path, default=VIDEO, help=f"default {VIDEO}")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
@@ -46,7 +70,8 @@ def whole(low, high=None):
     def parse(text):
         value = int(text)
         if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be ≥ {low}" if high is None else f"must be {low}..{high}")
+            bounds = f"≥ {low}" if high is None else f"{low}..{high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}")
         return value
     return parse
 
@@ -250,7 +275,8 @@ class FrameClient:
     """One simulated webcam page: a keep-alive connection posting frames one after another."""
 
     def __init__(self, port, host="127.0.0.1"):
-        self.port, self.host, self.conn = port, host, None
+        # Connects on its first request, and again on the next one after close().
+        self.conn = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
 
     def post(self, body, content_type):
         """One request, retried once if the server dropped the connection. A closed idle
@@ -270,8 +296,6 @@ class FrameClient:
 
     def _post_once(self, body, content_type):
         """(status, prediction); status "bad_body" for a 200 without a complete prediction."""
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
         self.conn.request("POST", "/api/predict", body=body, headers={"Content-Type": content_type})
         response = self.conn.getresponse()
         payload = response.read()
@@ -283,9 +307,7 @@ class FrameClient:
         return ("200", result) if result else ("bad_body", None)
 
     def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        self.conn.close()
 
 
 def prediction(payload):

@@ -1,21 +1,16 @@
 """The frame path, timed: ours in-process and over HTTP, beside the `fer` package's pipeline.
 
-The same webcam frames (frown.avi's, cycled to --frames) go through ours in-process
-(app.analysis.FrameAnalyzer), the `fer` package's FER with its Keras model (and its TFLite one
-with --fer-tflite; `pip install --no-deps -r bench/requirements.txt`) and, with --sizes, ours
-with the training script's network, untrained, at those VGG16 input sizes, all on one math
-thread as a gunicorn worker has; then through gunicorn as shipped, posted by 1 client and by
---clients N (the server gets this environment: WEB_CONCURRENCY=1 works). Prints each stage's
-p50/p95 in ms (detect includes our crop, classify fer's) and frames/s.
+The same webcam frames go through ours in-process, the `fer` package's FER (Keras; TFLite too
+with --fer-tflite) and, with --sizes, ours with the training script's network, untrained, at
+those VGG16 input sizes, all on one math thread as a gunicorn worker has; then through gunicorn
+as shipped, posted by 1 client and by --clients N. Prints each stage's p50/p95 in ms and
+frames/s; docs/benchmarks.md says how it measures.
 
     python bench/frame_path.py --clients 4 --fer-tflite
     python bench/frame_path.py --sizes 48 64 80 96 --frames 40 --json
-
-Exit status 1 when a request failed or was retried or the peer failed; 2 on bad usage, no
-frames, no model or a server that did not start.
 """
 
-import json
+import math
 import os
 import sys
 import tempfile
@@ -26,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/frame_path.py`
 
 from bench.common import (  # noqa: E402
-    JPEG_QUALITY, STAGES, bench_arguments, exit_on_sigterm, multipart_body, percentiles,
-    post_frames, start_server, video_frames, whole)
+    JPEG_QUALITY, STAGES, bench_arguments, multipart_body, percentiles, post_frames, run_bench,
+    start_server, whole)
 
 # One thread for the math, as gunicorn.conf.py gives each worker; read when TensorFlow and
 # OpenCV start their thread pools, so set before the first model is loaded.
@@ -93,14 +88,12 @@ def fer_peer(use_tflite):
     return analyze
 
 
-def vgg16_gflop(net_size):
-    """Multiply-adds of VGG16's 13 convolutions at this input, ×2: the head is negligible."""
-    channels = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-                (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
-    pools_before = [0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
-    macs = sum((net_size // 2 ** pools) ** 2 * 9 * c_in * c_out
-               for (c_in, c_out), pools in zip(channels, pools_before))
-    return 2 * macs / 1e9
+def gflop(base):
+    """Multiply-adds of the VGG16 `base`'s convolutions, ×2, in billions: the head's are negligible."""
+    import keras
+
+    return 2e-9 * sum(math.prod(layer.output.shape[1:]) * math.prod(layer.kernel.shape[:3])
+                      for layer in base.layers if isinstance(layer, keras.layers.Conv2D))
 
 
 def sized_bundles(sizes, folder):
@@ -116,12 +109,12 @@ def sized_bundles(sizes, folder):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as the training script builds it
     try:
         for size in sizes:
-            network, _ = make_model(48, size, None, len(LABELS))
+            network, base = make_model(48, size, None, len(LABELS))
             for passes, model in ((1, network), (2, with_mirror(network))):
                 path = Path(folder) / f"vgg16_{size}_{passes}.keras"
                 metadata = {"labels": list(LABELS), "input_size": [48, 48], "channels": 1}
                 write_bundle(inference_copy(model), metadata, path)
-                bundles[f"{size} px ×{passes}, {passes * vgg16_gflop(size):.1f} GFLOP"] = path
+                bundles[f"{size} px ×{passes}, {passes * gflop(base):.1f} GFLOP"] = path
     finally:
         keras.mixed_precision.set_global_policy(policy)
     return bundles
@@ -153,29 +146,32 @@ NAMES = {"ours": "ours, in-process", "fer": "fer (Keras)", "fer_tflite": "fer (T
 
 def row(name, p):
     cells = "".join(f"{p['stages_ms'][s]['p50']:>9.1f} /{p['stages_ms'][s]['p95']:>7.1f}" for s in STAGES)
-    return f"{name:<22}{cells}{p['frames_per_s']:>10.1f}{p['frames_with_face']:>8}\n"
+    return f"{name:<22}{cells}{p['frames_per_s']:>10.1f}{p['frames_with_face']:>8}"
 
 
-def print_report(report, out=sys.stdout):
-    out.write(f"\nMoodTunes frame path: {report['frames']} frames ({report['distinct_frames']} distinct, "
-              f"{report['video']}), 640×480 JPEG q{JPEG_QUALITY}; model {report['model']}; "
-              f"load average {report['load_average']} on {os.cpu_count()} CPUs\n\n")
-    out.write(f"{'p50 / p95 ms':<22}" + "".join(f"{s:>17}" for s in STAGES) + f"{'frames/s':>10}{'faces':>8}\n")
+def text(report):
+    lines = [f"\nMoodTunes frame path: {report['frames']} frames ({report['distinct_frames']} distinct, "
+             f"{report['video']}), 640×480 JPEG q{JPEG_QUALITY}; model {report['model']}; "
+             f"load average {report['load_average']} on {os.cpu_count()} CPUs\n",
+             f"{'p50 / p95 ms':<22}" + "".join(f"{s:>17}" for s in STAGES) + f"{'frames/s':>10}{'faces':>8}"]
     rows = {NAMES.get(key, key): p for key, p in report["pipelines"].items()}
     rows.update({f"HTTP, {n} client(s)": p for n, p in report["http"].items()})  # the server's times
-    for name, p in rows.items():
-        out.write(f"{name:<22}{p}\n" if isinstance(p, str) else row(name, p))
-    for key, ratio in report["ours_over_fer"].items():
-        out.write(f"ours / {NAMES[key]}: total p50 ×{ratio}\n")
+    lines += [f"{name:<22}{p}" if isinstance(p, str) else row(name, p) for name, p in rows.items()]
+    lines += [f"ours / {NAMES[key]}: total p50 ×{ratio}" for key, ratio in report["ours_over_fer"].items()]
     for n, p in report["http"].items():
-        out.write(f"HTTP, {n} client(s): client latency p50 {p['client_latency_ms']['p50']} ms, p95 "
-                  f"{p['client_latency_ms']['p95']} ms; errors {p['errors']}, retries {p['retries']}"
-                  + (f" (first: {p['first_error']}) — FAILED" if p["errors"] or p["retries"] else "") + "\n")
-    out.write("\n")
+        lines.append(f"HTTP, {n} client(s): client latency p50 {p['client_latency_ms']['p50']} ms, p95 "
+                     f"{p['client_latency_ms']['p95']} ms; errors {p['errors']}, retries {p['retries']}"
+                     + (f" (first: {p['first_error']}) — FAILED" if p["errors"] or p["retries"] else ""))
+    return "\n".join(lines) + "\n"
 
 
-def run(args, frames, distinct, model_path):
-    report = {"frames": len(frames), "distinct_frames": distinct, "video": str(args.video),
+def run(args, distinct):
+    """(report, failed) of every pass over `distinct` frames, cycled to --frames."""
+    from app.bundle import DEFAULT_MODEL_PATH
+
+    model_path = Path(args.model or DEFAULT_MODEL_PATH).resolve()
+    frames = [distinct[i % len(distinct)] for i in range(args.frames)]
+    report = {"frames": len(frames), "distinct_frames": len(distinct), "video": str(args.video),
               "model": str(model_path), "load_average": round(os.getloadavg()[0], 2),
               "pipelines": {}, "ours_over_fer": {}, "http": {}}
     pipelines = report["pipelines"]
@@ -189,11 +185,10 @@ def run(args, frames, distinct, model_path):
             pipelines[key] = f"skipped: {exc} (pip install --no-deps -r bench/requirements.txt)"
         except Exception as exc:
             pipelines[key] = f"FAILED: {type(exc).__name__}: {exc}"
-    if args.sizes:
-        with tempfile.TemporaryDirectory() as folder:
-            for name, path in sized_bundles(args.sizes, folder).items():
-                progress(f"{name} …")
-                pipelines[name] = timed(ours(path), frames, args.warmup)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, path in sized_bundles(args.sizes, folder).items():
+            progress(f"{name} …")
+            pipelines[name] = timed(ours(path), frames, args.warmup)
     totals = {key: p["stages_ms"]["total"]["p50"] for key, p in pipelines.items() if isinstance(p, dict)}
     report["ours_over_fer"] = {key: round(totals["ours"] / total, 2) for key, total in totals.items()
                                if key.startswith("fer")}
@@ -214,27 +209,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=whole(32), nargs="+", default=[],
                         help="also ours with an untrained VGG16 at these input sizes (alone and mirrored)")
     args = parser.parse_args(argv)
-    exit_on_sigterm()
     os.environ.update(dict.fromkeys(ONE_THREAD, "1"))
-    distinct = video_frames(args.video)
-    if not distinct:
-        progress(f"no frames: OpenCV read none from {args.video} (pass --video)")
-        return 2
-    from app.bundle import DEFAULT_MODEL_PATH, BundleError
-
-    model_path = Path(args.model or DEFAULT_MODEL_PATH).resolve()
-    frames = [distinct[i % len(distinct)] for i in range(args.frames)]
-    try:
-        report, failed = run(args, frames, len(distinct), model_path)
-    except (BundleError, RuntimeError) as exc:  # a bad model, or a server that did not start
-        progress(str(exc))
-        return 2
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    return 1 if failed else 0
-
+    return run_bench("frame_path", args, lambda distinct: run(args, distinct), text)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,17 +3,13 @@
     python bench/soak.py --requests 2000 --clients 8
     python bench/soak.py --model /tmp/tiny/tiny.keras --requests 40 --clients 4 --json
 
-The server is gunicorn.conf.py as shipped (--workers sets WEB_CONCURRENCY) on a free
-127.0.0.1 port; the frames are frown.avi's (bench/common.py). --warmup requests run first;
-the resident memory of the master and its workers is read after them and at the end.
-Reports requests/s, latency p50/p95/p99/max of the 200s, errors, retries and memory.
-
-The run fails (exit 1) on any error, any retried request (a dropped connection may be a
-worker that died mid-request) or a replaced worker (its memory would not compare); exit 2
-when there are no frames or the server does not start.
+Reports requests/s and latency p50/p95/p99/max of the answered requests, and the server's
+resident memory after --warmup requests and at the end (docs/benchmarks.md). Exit status 1 on
+any error, any retried request (a dropped connection may be a worker that died mid-request) or
+a replaced worker (its memory would not compare); 2 when there are no frames or the server
+does not start.
 """
 
-import json
 import sys
 import tempfile
 import time
@@ -23,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/soak.py`
 
 from bench.common import (  # noqa: E402
-    bench_arguments, exit_on_sigterm, multipart_body, percentiles, post_frames, rss_mib,
-    start_server, video_frames, whole)
+    bench_arguments, multipart_body, percentiles, post_frames, rss_mib, run_bench, start_server, whole)
 
 
 def summarize(warmup, outcomes, seconds, memory_before, memory_after, clients):
@@ -60,13 +55,14 @@ def text(s):
         + (" (stopped by --time-limit)" if s.get("stopped_by_time_limit") else ""),
         f"  throughput  {s['requests_per_s']} requests/s (200s only)",
         f"  latency     {latency} (200s only)",
-        f"  errors      {sum(s['errors'].values())}, retries {s['retries']}",
         f"  server RSS  {memory['after_warmup']} MiB after the warm-up, {memory['at_end']} MiB at "
         f"the end ({memory['at_end'] - memory['after_warmup']:+.1f} MiB, {memory['processes']} processes)",
         "  verdict     " + ("FAILED: " + "; ".join(s["problems"]) if s["problems"] else "no errors")])
 
 
-def soak(args, bodies):
+def soak(args, frames):
+    """(summary, failed) of a run on a server this starts and stops."""
+    bodies = [multipart_body(jpeg) for jpeg in frames]
     with tempfile.NamedTemporaryFile(prefix="soak-", suffix=".log") as log:
         with start_server(log.name, model=args.model, workers=args.workers) as server:
             deadline = time.monotonic() + args.time_limit
@@ -76,7 +72,7 @@ def soak(args, bodies):
             after = rss_mib(server.pids())
     summary = summarize(warmup, outcomes, seconds, before, after, args.clients)
     summary["stopped_by_time_limit"] = len(outcomes) < args.requests
-    return summary
+    return summary, bool(summary["problems"])
 
 
 def main(argv=None):
@@ -85,21 +81,7 @@ def main(argv=None):
     parser.add_argument("--requests", type=whole(1), default=2000, help="requests measured (2000)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds at most (600)")
     args = parser.parse_args(argv)
-    exit_on_sigterm()
-    bodies = [multipart_body(jpeg) for jpeg in video_frames(args.video)]
-    if not bodies:
-        print(f"soak: no frames: OpenCV read none from {args.video} (pass --video)", file=sys.stderr)
-        return 2
-    try:
-        summary = soak(args, bodies)
-    except RuntimeError as exc:  # the server did not start; the message has its log's tail
-        print(f"soak: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("soak: interrupted; the server was stopped", file=sys.stderr)
-        return 130
-    print(json.dumps(summary, indent=2) if args.json else text(summary))
-    return 1 if summary["problems"] else 0
+    return run_bench("soak", args, lambda frames: soak(args, frames), text)
 
 
 if __name__ == "__main__":
