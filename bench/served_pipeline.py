@@ -1,20 +1,11 @@
-"""Faces found and read through the server's own path: detect → crop (aligned where there are
-landmarks) → classify, against the same model on the original crops.
+"""Faces found and read through the server's own path: detect → crop → classify, against the
+same model on the original crops.
 
-FER+ test faces (48×48 grey, --faces DIR/<label>/*.png) drawn in photos, --n per scene,
-seeded; black background:
-  fill    the face alone scaled to a 320×320 photo (a tightly framed face touching its border)
-  random  a 640×480 frame, the face 120–300 px at a random position
-  roll    as random, turned by up to ±20°
-  large   a 640×480 frame, the face 400–560 px near the centre, turned by up to ±20°, cut off
-          by the frame's edges
-plus every frame of --video (frown.avi: one person; any second box is a false one).
-
-Per detector (YuNet, the Haar fallback) and scene: faces found, frames with an extra box,
-accuracy through the pipeline (YuNet with and without alignment) and of the model on the
-original crops of the same faces, and how the crop frames the face: mean absolute grey
-difference to the original crop (0–255), and, for `random`, the crop's side over the pasted
-face's and its centre's distance from the face's (in face sides).
+FER+ test faces (--faces DIR/<label>/*.png, --n per scene, seeded) drawn on black photos as
+SCENES says, plus every frame of --video (one person: any second box is a false one). Per
+detector and scene: faces found, extra boxes, how the crop frames the face, and the accuracy
+through the pipeline (YuNet's crops aligned and by box) beside the original crops'. What each
+figure is: docs/benchmarks.md.
 
     python bench/served_pipeline.py [--n 200] [--seed 0] [--detect-only]
     python bench/served_pipeline.py --template --faces ../shared/data/ferplus4/train
@@ -33,9 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/se
 
 from bench.common import FRAME_SIZE, ROOT, VIDEO, read_video  # noqa: E402
 
-SCENES = {"fill": (320, 320, 0), "random": (120, 300, 0), "roll": (120, 300, 20),
-          "large": (400, 560, 20)}
-CROPS = {"aligned": "aligned", "box": "box crop"}  # run_scene's crops of each face: from its landmarks, by box
+SCENES = {  # the face's side in px (smallest, largest) and its largest turn, ±degrees
+    "fill": (320, 320, 0),  # alone in a 320×320 photo: a tightly framed face touching its border
+    "random": (120, 300, 0),  # at a random position in a 640×480 frame
+    "roll": (120, 300, 20),  # as random, turned
+    "large": (400, 560, 20)}  # near the centre of a 640×480 frame, cut off by its edges
+CROPS = {"aligned": "aligned", "box": "box crop"}  # run_scene's crops: from landmarks, by box
 
 
 def load_faces(folder, n, rng):
@@ -166,7 +160,8 @@ def main():
                 truth = [labels[i] for i in found]
                 print(f"    accuracy on found faces: original crops "
                       f"{accuracy(model, faces[found], truth):.3f}, "
-                      + ", ".join(f"{CROPS[kind]} {accuracy(model, rows[kind], truth):.3f}" for kind in kinds))
+                      + ", ".join(f"{CROPS[kind]} {accuracy(model, rows[kind], truth):.3f}"
+                                  for kind in kinds))
 
 
 if __name__ == "__main__":
