@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass
 
 import cv2
-import numpy as np
 
 
 # FER-2013 crops show a little more than a Haar box (the whole chin, some
@@ -31,17 +30,6 @@ YUNET_MIN_SCORE = 50
 # of the same face (YuNet's are ~0.82× as wide, ~1.06× as tall); bench/served_pipeline.py
 # compares the crops both give ("side ratio", "centre shift").
 YUNET_TO_HAAR = (1 / 0.82, 1 / 1.06)
-# Whether crop_face aligns faces that have landmarks (see align_face). Off, for now: with the
-# FER+ model, aligned crops read pasted FER+ test faces better than box crops in every scene of
-# bench/served_pipeline.py (200 faces each: whole frame 0.832 vs 0.827, 120-300 px 0.827 vs 0.821,
-# rolled ±20° 0.833 vs 0.803, larger than the frame 0.858 vs 0.822), but on the one real webcam
-# face we have (frown.avi) they make the calm face read neutral at ~0.51 instead of ~0.63, under
-# the page's "not sure" line. Decide on a labelled webcam set.
-ALIGN = False
-# Where YuNet's five landmarks sit in FER-2013's crops, as shares of the crop's width and
-# height: the mean over FER+ training faces (bench/served_pipeline.py --template).
-FER_LANDMARKS = np.array([[0.317, 0.366], [0.683, 0.366], [0.5, 0.562],
-                          [0.354, 0.745], [0.646, 0.745]])
 
 
 @dataclass(frozen=True)
@@ -50,9 +38,6 @@ class FaceBox:
     y: int
     w: int
     h: int
-    # YuNet's five points ((x, y), ...) in image pixels: the eyes, the nose tip, the mouth
-    # corners, left to right in the image; None from the Haar cascade.
-    landmarks: tuple = None
 
     @property
     def area(self):
@@ -142,15 +127,13 @@ def _haar_framed(face):
     x, y, w, h = (float(v) for v in face[1:5])
     cx, cy = x + w / 2, y + h / 2
     w, h = w * YUNET_TO_HAAR[0], h * YUNET_TO_HAAR[1]
-    points = tuple((float(face[i]), float(face[i + 1])) for i in range(5, 15, 2))
-    return FaceBox(cx - w / 2, cy - h / 2, w, h, points)
+    return FaceBox(cx - w / 2, cy - h / 2, w, h)
 
 
 def _scaled(box, factor):
     """`box` (floats allowed) scaled by `factor` and rounded to whole pixels."""
     x, y, w, h = (int(round(v * factor)) for v in (box.x, box.y, box.w, box.h))
-    points = box.landmarks and tuple((px * factor, py * factor) for px, py in box.landmarks)
-    return FaceBox(x, y, w, h, points)
+    return FaceBox(x, y, w, h)
 
 
 def detection_scale(width, height):
@@ -162,52 +145,14 @@ def detection_scale(width, height):
 def crop_face(image, box, size, margin=CROP_MARGIN):
     """The face in `box` as the model's input: a crop resized to `size` (h, w).
 
-    With landmarks and ALIGN, the face is aligned (see align_face); otherwise the crop is a square
-    around the box widened by `margin`. Where the crop leaves the image, edge pixels are
-    repeated so the face stays centred and undistorted.
+    The crop is a square around the box widened by `margin`. Where it leaves the image, edge
+    pixels are repeated so the face stays centred and undistorted.
     """
-    if ALIGN and box.landmarks is not None:
-        return align_face(image, box.landmarks, size)
     side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     crop = _window(image, x0, y0, side, side)
     return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def align_face(image, landmarks, size):
-    """The face turned upright and framed from its five landmarks as FER-2013 frames faces.
-
-    The rotation, scale and shift that best carry the landmarks onto FER_LANDMARKS (least
-    squares) level the eyes and place the face where the training crops have it.
-    """
-    height, width = size
-    to_crop = _similarity(np.asarray(landmarks, np.float64), FER_LANDMARKS * (width, height))
-    # The part of the image the crop shows, cut out (and first shrunk with INTER_AREA, as
-    # crop_face does, so a large face is not aliased), then warped into place.
-    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], float)
-    reach = corners @ cv2.invertAffineTransform(to_crop).T
-    x0, y0 = np.floor(reach.min(axis=0)).astype(int) - 1
-    x1, y1 = np.ceil(reach.max(axis=0)).astype(int) + 1
-    region = _window(image, x0, y0, x1 - x0, y1 - y0)
-    shrink = min(1.0, math.hypot(*to_crop[:, 0]))
-    if shrink < 1.0:
-        shrunk = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
-        region = cv2.resize(region, shrunk, interpolation=cv2.INTER_AREA)
-    region_to_image = np.array([[(x1 - x0) / region.shape[1], 0, x0],
-                                [0, (y1 - y0) / region.shape[0], y0], [0, 0, 1]])
-    return cv2.warpAffine(region, to_crop @ region_to_image, (width, height),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _similarity(points, targets):
-    """The 2×3 rotation + uniform scale + shift that best maps `points` onto `targets`."""
-    x, y = points[:, 0], points[:, 1]
-    ones, zeros = np.ones_like(x), np.zeros_like(x)
-    rows = np.concatenate([np.stack([x, -y, ones, zeros], 1), np.stack([y, x, zeros, ones], 1)])
-    (a, b, tx, ty), *_ = np.linalg.lstsq(rows, np.concatenate([targets[:, 0], targets[:, 1]]),
-                                         rcond=None)
-    return np.array([[a, -b, tx], [b, a, ty]])
 
 
 def _window(image, x0, y0, width, height):

@@ -6,6 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Request
 
@@ -17,6 +18,9 @@ from app.emotions import LABELS
 from app.faces import FaceDetector
 from app.playlists import PlaylistService, load_catalog
 from app.security import add_security_headers
+
+if TYPE_CHECKING:  # TensorFlow loads only when a model does
+    from app.emotion_model import EmotionModel
 
 log = logging.getLogger("moodtunes")
 

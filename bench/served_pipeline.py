@@ -4,16 +4,12 @@ same model on the original crops.
 FER+ test faces (--faces DIR/<label>/*.png, --n per scene, seeded) drawn on black photos as
 SCENES says, plus every frame of --video (one person: any second box is a false one). Per
 detector and scene: faces found, extra boxes, how the crop frames the face, and the accuracy
-through the pipeline (YuNet's crops aligned and by box) beside the original crops'. What each
-figure is: docs/benchmarks.md.
+through the pipeline beside the original crops'. What each figure is: docs/benchmarks.md.
 
     python bench/served_pipeline.py [--n 200] [--seed 0] [--detect-only]
-    python bench/served_pipeline.py --template --faces ../shared/data/ferplus4/train
-        prints FER_LANDMARKS (app/faces.py): YuNet's landmarks averaged over the faces
 """
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -29,7 +25,6 @@ SCENES = {  # the face's side in px (smallest, largest) and its largest turn, ±
     "random": (120, 300, 0),  # at a random position in a 640×480 frame
     "roll": (120, 300, 20),  # as random, turned
     "large": (400, 560, 20)}  # near the centre of a 640×480 frame, cut off by its edges
-CROPS = {"aligned": "aligned", "box": "box crop"}  # run_scene's crops: from landmarks, by box
 
 
 def load_faces(folder, n, rng):
@@ -57,10 +52,10 @@ def draw(face, scene, rng):
 
 
 def run_scene(detector, faces, scene, seed, size):
-    from app.faces import CROP_MARGIN, align_face, crop_face
+    from app.faces import CROP_MARGIN, crop_face
 
     rng = np.random.default_rng([seed, list(SCENES).index(scene)])
-    rows = {"found": [], "extra": 0, "aligned": [], "box": [], "ratio": [], "shift": []}
+    rows = {"found": [], "extra": 0, "crops": [], "ratio": [], "shift": []}
     for index, face in enumerate(faces):
         photo, (cx, cy, side) = draw(face, scene, rng)
         boxes = detector.detect(photo)
@@ -69,10 +64,8 @@ def run_scene(detector, faces, scene, seed, size):
         box = boxes[0]
         rows["found"].append(index)
         rows["extra"] += len(boxes) > 1
-        by_box = crop_face(photo, dataclasses.replace(box, landmarks=None), size)
-        rows["box"].append(by_box)
-        rows["aligned"].append(by_box if box.landmarks is None else align_face(photo, box.landmarks, size))
-        # The square crop_face cuts for a box without landmarks, against the pasted face.
+        rows["crops"].append(crop_face(photo, box, size))
+        # The square crop_face cuts, against the pasted face.
         rows["ratio"].append(max(box.w, box.h) * (1 + 2 * CROP_MARGIN) / side)
         rows["shift"].append(np.hypot(box.x + box.w / 2 - cx, box.y + box.h / 2 - cy) / side)
     return rows
@@ -92,23 +85,6 @@ def accuracy(model, crops, labels):
     return float(np.mean([model.labels[p] == t for p, t in zip(probabilities.argmax(1), labels)]))
 
 
-def template(faces, detector):
-    """YuNet's landmarks on each face (drawn at 240 px) as shares of its original crop, averaged
-    with their mirror image."""
-    shares = []
-    for face in faces:
-        photo = np.zeros(FRAME_SIZE[::-1], np.uint8)
-        photo[120:360, 200:440] = cv2.resize(face, (240, 240), interpolation=cv2.INTER_CUBIC)
-        boxes = detector.detect(photo)
-        if boxes:
-            shares.append((np.array(boxes[0].landmarks) - (200, 120)) / 240)
-    mean = np.mean(shares, axis=0)
-    mirror = mean[[1, 0, 2, 4, 3]] * (-1, 1) + (1, 0)  # left-right swapped: eyes level, centred
-    mean = (mean + mirror) / 2
-    print(f"{len(shares)} of {len(faces)} faces; FER_LANDMARKS = np.array("
-          f"{np.round(mean, 3).tolist()})")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", default=ROOT.parent / "shared/data/ferplus4/test")
@@ -119,16 +95,10 @@ def main():
     parser.add_argument("--detectors", default="yunet,haar")
     parser.add_argument("--scenes", default=",".join(SCENES))
     parser.add_argument("--detect-only", action="store_true", help="skip classification")
-    parser.add_argument("--template", action="store_true", help="print FER_LANDMARKS and stop")
     args = parser.parse_args()
     from app.faces import FaceDetector
 
     faces, labels = load_faces(args.faces, args.n, np.random.default_rng(args.seed))
-    if args.template:
-        return template(faces, FaceDetector("yunet"))
-    from app.faces import ALIGN
-
-    print(f"the server crops YuNet faces {'aligned' if ALIGN else 'by box (no alignment)'}")
     model = None
     if not args.detect_only:
         from app.emotion_model import EmotionModel
@@ -144,14 +114,12 @@ def main():
         counts = [len(detector.detect(frame)) for frame in video]
         print(f"\n{name}: {Path(args.video).name}: a face in {sum(c > 0 for c in counts)} of "
               f"{len(counts)} frames, an extra box in {sum(c > 1 for c in counts)}")
-        kinds = ("aligned", "box") if name == "yunet" else ("box",)  # Haar finds no landmarks
         for scene in args.scenes.split(","):
             rows = run_scene(detector, faces, scene, args.seed, size)
             found = rows["found"]
-            mae = ", ".join(f"{difference(rows[kind], faces[found], size):.1f} {CROPS[kind]}"
-                            for kind in kinds)
+            mae = difference(rows["crops"], faces[found], size)
             line = (f"  {scene:6} found {len(found) / len(faces):6.1%} ({len(found)}/{len(faces)})"
-                    f"  extra box in {rows['extra']}  crop-vs-original MAE {mae}")
+                    f"  extra box in {rows['extra']}  crop-vs-original MAE {mae:.1f}")
             if scene == "random":
                 line += (f"  side ratio {np.median(rows['ratio']):.2f}"
                          f"  centre shift {np.median(rows['shift']):.3f}")
@@ -160,8 +128,7 @@ def main():
                 truth = [labels[i] for i in found]
                 print(f"    accuracy on found faces: original crops "
                       f"{accuracy(model, faces[found], truth):.3f}, "
-                      + ", ".join(f"{CROPS[kind]} {accuracy(model, rows[kind], truth):.3f}"
-                                  for kind in kinds))
+                      f"the server's crops {accuracy(model, rows['crops'], truth):.3f}")
 
 
 if __name__ == "__main__":
