@@ -1,16 +1,13 @@
 """The frame path, timed: ours in-process and over HTTP, beside the `fer` package's pipeline.
 
-The same webcam frames go through ours in-process, the `fer` package's FER (Keras; TFLite too
-with --fer-tflite) and, with --sizes, ours with the training script's network, untrained, at
-those VGG16 input sizes, all on one math thread as a gunicorn worker has; then through gunicorn
-as shipped, posted by 1 client and by --clients N. Prints each stage's p50/p95 in ms and
+The same webcam frames go through ours in-process and the `fer` package's FER (Keras; TFLite
+too with --fer-tflite), on one math thread as a gunicorn worker has; then through gunicorn as
+shipped, posted by 1 client and by --clients N. Prints each stage's p50/p95 in ms and
 frames/s; docs/benchmarks.md says how it measures.
 
     python bench/frame_path.py --clients 4 --fer-tflite
-    python bench/frame_path.py --sizes 48 64 80 96 --frames 40 --json
 """
 
-import math
 import os
 import sys
 import tempfile
@@ -88,38 +85,6 @@ def fer_peer(use_tflite):
     return analyze
 
 
-def gflop(base):
-    """Multiply-adds of the VGG16 `base`'s convolutions, ×2, in billions: the head's are negligible."""
-    import keras
-
-    return 2e-9 * sum(math.prod(layer.output.shape[1:]) * math.prod(layer.kernel.shape[:3])
-                      for layer in base.layers if isinstance(layer, keras.layers.Conv2D))
-
-
-def sized_bundles(sizes, folder):
-    """{row name: bundle in `folder`} of the training script's network at each VGG16 input size,
-    read alone and with its mirror image; random weights: the time does not depend on them."""
-    import keras
-
-    from app.bundle import write_bundle
-    from app.emotions import LABELS
-    from training.network import inference_copy, make_model, with_mirror
-
-    bundles, policy = {}, keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as the training script builds it
-    try:
-        for size in sizes:
-            network, base = make_model(48, size, None, len(LABELS))
-            for passes, model in ((1, network), (2, with_mirror(network))):
-                path = Path(folder) / f"vgg16_{size}_{passes}.keras"
-                metadata = {"labels": list(LABELS), "input_size": [48, 48], "channels": 1}
-                write_bundle(inference_copy(model), metadata, path)
-                bundles[f"{size} px ×{passes}, {passes * gflop(base):.1f} GFLOP"] = path
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    return bundles
-
-
 def ms(seconds):
     return seconds * 1000
 
@@ -185,10 +150,6 @@ def run(args, distinct):
             pipelines[key] = f"skipped: {exc} (pip install --no-deps -r bench/requirements.txt)"
         except Exception as exc:
             pipelines[key] = f"FAILED: {type(exc).__name__}: {exc}"
-    with tempfile.TemporaryDirectory() as folder:
-        for name, path in sized_bundles(args.sizes, folder).items():
-            progress(f"{name} …")
-            pipelines[name] = timed(ours(path), frames, args.warmup)
     totals = {key: p["stages_ms"]["total"]["p50"] for key, p in pipelines.items() if isinstance(p, dict)}
     report["ours_over_fer"] = {key: round(totals["ours"] / total, 2) for key, total in totals.items()
                                if key.startswith("fer")}
@@ -206,8 +167,6 @@ def main(argv=None):
     parser = bench_arguments(__doc__, clients=1, warmup=10)
     parser.add_argument("--frames", type=whole(1), default=240, help="frames per pass (240)")
     parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
-    parser.add_argument("--sizes", type=whole(32), nargs="+", default=[],
-                        help="also ours with an untrained VGG16 at these input sizes (alone and mirrored)")
     args = parser.parse_args(argv)
     os.environ.update(dict.fromkeys(ONE_THREAD, "1"))
     return run_bench("frame_path", args, lambda distinct: run(args, distinct), text)

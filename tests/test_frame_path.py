@@ -37,34 +37,6 @@ def test_a_run_on_a_tiny_model_times_every_stage_in_process_and_over_http(
                for p in report["http"].values())
 
 
-def test_sizes_are_the_training_network_alone_and_mirrored(tmp_path, monkeypatch):
-    import keras
-    import numpy as np
-
-    from app.emotion_model import EmotionModel
-
-    def tiny_network(img_size, net_size, weights, num_classes):  # VGG16 is slow to build
-        inputs = keras.Input((img_size, img_size, 1))
-        x = keras.layers.Conv2D(2, 3, strides=8)(keras.layers.Rescaling(1 / 255)(inputs))
-        outputs = keras.layers.Dense(num_classes, dtype="float32")(keras.layers.Flatten()(x))
-        model = keras.Model(inputs, outputs)
-        return model, model
-
-    monkeypatch.setattr("training.network.make_model", tiny_network)
-    bundles = frame_path.sized_bundles([64], tmp_path)
-    assert list(bundles) == ["64 px ×1, 0.0 GFLOP", "64 px ×2, 0.0 GFLOP"]
-    assert keras.mixed_precision.global_policy().name == "float32"  # restored
-    for path in bundles.values():
-        assert EmotionModel.load(path).classify(np.zeros((1, 48, 48, 1), np.uint8)).shape == (1, 4)
-
-
-def test_vgg16_at_64_px_costs_2_5_gflop_a_pass_as_the_model_card_says():
-    import keras
-
-    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
-    assert round(frame_path.gflop(base), 1) == 2.5
-
-
 def test_failed_and_retried_requests_are_counted_apart_from_the_timings(monkeypatch):
     answers = iter([([], 1.0),  # the warm-up
                     ([Outcome("200", 0.1, result=RESULT), Outcome("503", 0.2),
