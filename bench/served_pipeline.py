@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/served_pipeline.py`
 
-from bench.common import FRAME_SIZE, ROOT, VIDEO, read_video  # noqa: E402
+from app.bundle import DEFAULT_MODEL_PATH  # noqa: E402
+from bench.common import FRAME_SIZE, ROOT, VIDEO, read_video, whole  # noqa: E402
 
 SCENES = {  # the face's side in px (smallest, largest) and its largest turn, ±degrees
     "fill": (320, 320, 0),  # alone in a 320×320 photo: a tightly framed face touching its border
@@ -77,20 +78,19 @@ def difference(crops, originals, size):
                       for c, o in zip(crops, originals)])
 
 
-def accuracy(model, crops, labels):
-    if not len(crops):
-        return float("nan")
+def right(model, crops, labels):
+    """Whether the model reads each crop as its label: a boolean array."""
     probabilities = np.concatenate([model.classify(np.stack(crops[i:i + 64]))
                                     for i in range(0, len(crops), 64)])
-    return float(np.mean([model.labels[p] == t for p, t in zip(probabilities.argmax(1), labels)]))
+    return np.array(model.labels)[probabilities.argmax(1)] == np.array(labels)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", default=ROOT.parent / "shared/data/ferplus4/test")
     parser.add_argument("--video", default=VIDEO)
-    parser.add_argument("--model", default=ROOT / "models/moodtunes_vgg16.keras")
-    parser.add_argument("--n", type=int, default=200, help="faces per scene (default 200)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--n", type=whole(1), default=200, help="faces per scene (default 200)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--detectors", default="yunet,haar")
     parser.add_argument("--scenes", default=",".join(SCENES))
@@ -103,8 +103,9 @@ def main():
     if not args.detect_only:
         from app.emotion_model import EmotionModel
         model = EmotionModel.load(args.model)
+        original_right = right(model, list(faces), labels)  # read once, indexed by scene below
         print(f"model {args.model}: accuracy on the {len(faces)} original crops "
-              f"{accuracy(model, list(faces), labels):.3f}")
+              f"{original_right.mean():.3f}")
     size = model.input_size if model else (48, 48)
     video = [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in read_video(args.video)]
     if not video:
@@ -127,8 +128,8 @@ def main():
             if model and found:
                 truth = [labels[i] for i in found]
                 print(f"    accuracy on found faces: original crops "
-                      f"{accuracy(model, faces[found], truth):.3f}, "
-                      f"the server's crops {accuracy(model, rows['crops'], truth):.3f}")
+                      f"{original_right[found].mean():.3f}, "
+                      f"the server's crops {right(model, rows['crops'], truth).mean():.3f}")
 
 
 if __name__ == "__main__":
