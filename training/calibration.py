@@ -9,6 +9,8 @@ Calibration of Modern Neural Networks").
 
 import numpy as np
 
+from training.output import pyplot
+
 ECE_BINS = 15
 TEMPERATURES = np.geomspace(0.25, 8.0, 301)
 
@@ -59,10 +61,7 @@ def expected_calibration_error(probs, labels, bins=ECE_BINS):
 
 
 def plot_reliability(probs, labels, out_path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = reliability(probs, labels)
     width = 1 / len(rows)

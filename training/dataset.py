@@ -58,11 +58,11 @@ def scan_folder(root, labels=LABELS, decode=True):
 
 
 def _has_suffix(path, suffixes):
-    return path.name.lower().endswith(suffixes)  # as the loader matches names
+    return path.name.lower().endswith(suffixes)
 
 
 def _listed_files(folder):
-    """Every file of `folder` (sub-folders too) the loader would read."""
+    """Every image file of `folder` (sub-folders too): the formats read and those refused."""
     return sorted(p for p in folder.rglob("*") if p.is_file()
                   and _has_suffix(p, IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS))
 
@@ -100,10 +100,6 @@ def first_few(items, separator):
     shown = separator.join(map(str, items[:SHOW_AT_MOST]))
     more = f"{separator}… and {len(items) - SHOW_AT_MOST} more" if len(items) > SHOW_AT_MOST else ""
     return shown + more
-
-
-def class_counts(files):
-    return {label: len(paths) for label, paths in files.items()}
 
 
 def load_faces(paths, size):

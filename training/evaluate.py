@@ -35,7 +35,7 @@ from app.emotions import LABELS
 from training.calibration import expected_calibration_error, plot_reliability
 from training.dataset import DataError, first_few, load_faces, scan_folder, unreadable_images
 from training.metrics import classification_report
-from training.output import writable_folder
+from training.output import pyplot, writable_folder
 
 BATCH_SIZE = 256
 
@@ -101,7 +101,7 @@ def predict_with_detection(model, files, max_pixels=MAX_IMAGE_PIXELS):
     """Labels and probabilities for the largest face in each photo, through the server's pipeline.
 
     The server's own decoder judges each photo (it reads some the training loader cannot,
-    such as CMYK JPEGs); any photo it refuses (corrupt, too many pixels) does not stop the
+    such as WebP); any photo it refuses (corrupt, too many pixels) does not stop the
     others: all are named in one DataError at the end.
     """
     from app.analysis import FrameAnalyzer
@@ -133,10 +133,7 @@ def predict_with_detection(model, files, max_pixels=MAX_IMAGE_PIXELS):
 
 
 def plot_confusion(report, out_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     confusion = np.array(report["confusion"])
     shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)

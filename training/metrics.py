@@ -18,11 +18,6 @@ def f1_scores(confusion):
     return np.divide(2 * hits, both, out=np.zeros(len(hits)), where=both > 0)
 
 
-def macro_f1(y_true, y_pred, n_classes):
-    """The unweighted mean of the classes' F1 scores, unrounded."""
-    return float(f1_scores(confusion_matrix(y_true, y_pred, n_classes)).mean())
-
-
 def classification_report(y_true, y_pred, labels):
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
 

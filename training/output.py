@@ -1,5 +1,5 @@
-"""Output folders, checked before the work starts: one that cannot be written would otherwise
-lose a whole training run, or an evaluation, at its very end."""
+"""What training and evaluation write: output folders, checked before the work starts (one that
+cannot be written would otherwise lose a whole run at its very end), and plots."""
 
 import tempfile
 from pathlib import Path
@@ -21,3 +21,13 @@ def unwritable(folder):
     except OSError as exc:
         return f"cannot write in {folder}: {exc}"
     return None
+
+
+def pyplot():
+    """matplotlib.pyplot, drawing to files only (no display on a server or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -59,7 +59,7 @@ from training.dataset import DataError, load_faces, read_votes, scan_folder, tar
 from training.metrics import classification_report
 from training.network import (VGG16_MIN_SIDE, fold_temperature, inference_copy, logits_model,
                               make_model, set_trainable_blocks, with_mirror)
-from training.output import unwritable
+from training.output import pyplot, unwritable
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
 NOTEBOOK_ARGS = [
@@ -228,7 +228,7 @@ log(f"Keras {keras.__version__}, {keras.mixed_precision.global_policy().name}, "
 
 # %%
 def labelled_faces(folder, votes):
-    """(faces, targets) of `folder`'s `<label>/*` images."""
+    """(faces, targets, paths) of `folder`'s `<label>/*` images."""
     paths, targets = targets_for(scan_folder(folder), args.data, votes)
     return load_faces(paths, CROP_SIZE), targets, paths
 
@@ -440,13 +440,10 @@ def logit_views(faces):
                      logits.predict(faces[:, :, ::-1], batch_size=256, verbose=0)])
 
 
-def plot_history(out_path):
-    import matplotlib
+def plot_history(history, out_path):
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [row for _, row in sorted(read_history().items())]
+    rows = [row for _, row in sorted(history.items())]
     epochs = range(1, len(rows) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in zip(("loss", "accuracy"), axes):
@@ -480,7 +477,7 @@ serving = with_mirror(model) if mirror else model
 report = classification_report(val_labels, val_probs.argmax(axis=1), LABELS)
 report["ece"] = round(ece["after"], 4)
 out_stem = args.out.with_suffix("")
-plot_history(f"{out_stem}.training.png")
+plot_history(history, f"{out_stem}.training.png")
 plot_reliability(val_probs, val_labels, f"{out_stem}.reliability.png",
                  f"validation, temperature {temperature:.2f}")
 metadata = {
