@@ -57,13 +57,9 @@ def read_keras_model(model_path):
     model_path = Path(model_path)
     try:
         return keras.saving.load_model(model_path, compile=False)
-    except Exception as exc:  # Keras raises many types for a corrupt file
-        reason = exc
-        # Keras says "File not found" of any .keras file that is not a zip archive, even one
-        # that exists.
-        if "File not found" in str(exc) and model_path.is_file():
-            reason = "the file exists but is not a readable .keras archive (corrupt or truncated)"
-        raise _bundle_error("load", model_path, reason) from exc
+    except Exception as exc:  # Keras raises many types for a corrupt file (read_metadata,
+        # called first, has already refused one that is not a zip archive)
+        raise _bundle_error("load", model_path, exc) from exc
 
 
 def _bundle_error(failed_to, model_path, reason):

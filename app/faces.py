@@ -43,9 +43,6 @@ class FaceBox:
     def area(self):
         return self.w * self.h
 
-    def as_list(self):
-        return [self.x, self.y, self.w, self.h]
-
 
 class FaceDetector:
     """Finds faces: YuNet where the yuface wheel is installed, else OpenCV's Haar cascade.

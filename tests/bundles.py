@@ -21,7 +21,7 @@ def make_tiny_bundle(path, input_size=(48, 48), channels=1):
 def make_brightness_bundle(path, logits_by_band, band_edges, input_size=(48, 48)):
     """A bundle whose answer depends on a face's mean brightness alone: band i of the grey
     levels (cut at `band_edges`) gets the logits `logits_by_band[i]`. Its accuracy on faces
-    whose class sets their brightness is known in advance. """
+    whose class sets their brightness is known in advance."""
     import keras
     import numpy as np
     from keras import layers

@@ -150,7 +150,7 @@ def test_gunicorn_entry_point_exits_with_the_message_for_an_unusable_model(unbui
         unbuilt_bundle, "cannot use", "unbuilt.keras", "python -m training.train")
 
 
-def gunicorn_start(tmp_path, **environ):
+def gunicorn_start(**environ):
     env = {**os.environ, "BIND": "127.0.0.1:0", **environ}
     return subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -169,7 +169,7 @@ def test_gunicorn_stops_with_one_line_before_forking_workers(tmp_path, bundle_co
     else:
         environ["PLAYLISTS_PATH"] = str(tmp_path / "playlists.json")
         (tmp_path / "playlists.json").write_text('{"angry": ')
-    result = gunicorn_start(tmp_path, **environ)
+    result = gunicorn_start(**environ)
     assert result.returncode == 3
     assert result.stderr.count("MoodTunes cannot start") == 1
     assert "Traceback" not in result.stderr and "Booting worker" not in result.stderr
