@@ -142,6 +142,7 @@ export class MoodSmoother {
     const away = nowMs - this._awaySince;
     this._leaderSince += away;
     if (this._labelSince !== null) this._labelSince += away;
+    if (this._clearSince !== null) this._clearSince += away;
     this._awaySince = null;
   }
 

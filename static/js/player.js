@@ -36,7 +36,7 @@ export class Player {
     this._renderedNowPlaying = undefined;
     this._seeking = false;
     this.media = new MediaSessionBridge({
-      play: () => this.queue.playing || this.togglePlay(), pause: () => this.queue.playing && this.togglePlay(),
+      play: () => this.busy || this.togglePlay(), pause: () => this.busy && this.togglePlay(),
       next: () => this.next(), prev: () => this.prev(),
     });
     this.setVolume(volume);
@@ -66,11 +66,16 @@ export class Player {
   /** The user asked for music (the Start-camera click): play once a playlist arrives. */
   armAutoplay() {
     this._autoplay = true;
-    if (this.queue.list && !this.queue.playing && !this.loading) this._autoStart();
+    if (this.queue.list && !this.busy) this._autoStart();
   }
 
   get locked() {
     return this.queue.locked;
+  }
+
+  /** Playing, or starting to: what the play/pause button and the media keys act on. */
+  get busy() {
+    return this.queue.playing || this.loading;
   }
 
   setLocked(locked) {
@@ -91,7 +96,7 @@ export class Player {
     const track = queue.current;
     const kind = playbackFor(track).kind;
     const embed = this._embed?.track === track ? this._embed.player : null;
-    if (queue.playing || this.loading) this._pause();
+    if (this.busy) this._pause();
     else if (kind === "audio" && this._audioTrack === track) this._playAudio(track);
     else if (embed && embed.state === YT_PAUSED) embed.play(); // it reports playing
     else this._play(track, { userAction: true });
@@ -224,7 +229,7 @@ export class Player {
 
   _pause() {
     this.loading = false;
-    if (!this.el.audio.paused) this.el.audio.pause();
+    this._stopAudio();
     const embed = this._embed?.player;
     if (embed && embed.heard && !embed.failed) embed.pause();
     else this._stopEmbed();
@@ -315,7 +320,7 @@ export class Player {
     });
 
     this._renderNowPlaying();
-    const busy = queue.playing || this.loading;
+    const busy = this.busy;
     const label = el.playPause.querySelector(".button-label") || el.playPause;
     label.textContent = busy ? "Pause" : "Play";
     el.playPause.setAttribute("aria-label", busy ? "Pause" : "Play");

@@ -121,6 +121,16 @@ describe("MoodSmoother: smoothing", () => {
     assert.equal(smoother.update({ angry: 0.3, sad: 0.7 }, 600).label, "sad");
   });
 
+  it("counts the clear lead's labelHoldMs only while the face is in view", () => {
+    const smoother = new MoodSmoother({ alpha: 1, labelHoldMs: 400, labelMargin: 0.15, noFaceMs: 1000 });
+    assert.equal(smoother.update({ sad: 0.8, angry: 0.2 }, 0).label, "sad");
+    assert.equal(smoother.update({ sad: 0.45, angry: 0.35, neutral: 0.2 }, 200).label, null); // unsure
+    assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 400).label, null); // clear again: the wait starts
+    smoother.update(null, 500); // away 500 … 1100 ms: not counted
+    assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 1100).label, null, "seen 100 ms of 400");
+    assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 1400).label, "sad");
+  });
+
   it("ignores missing or malformed values instead of failing", () => {
     const smoother = new MoodSmoother();
     const reading = smoother.update({ happy: "0.7", sad: null, angry: Number.NaN }, 0);

@@ -293,6 +293,16 @@ describe("Player: a YouTube embed reports its state", () => {
     assert.equal($("now-playing").dataset.state, "playing");
   });
 
+  it("takes the media keys while a video loads: play keeps it loading, pause stops it", () => {
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    session.handlers.play();
+    assert.equal(player.loading, true, "play on a loading video leaves it loading");
+    session.handlers.pause();
+    assert.equal(player.loading, false);
+    assert.notEqual($("now-playing").dataset.state, "loading");
+  });
+
   it("skips a video YouTube can't play to the next one, and drops the message with the playlist", () => {
     player.offerMood("happy", "match", HAPPY_VIDEOS);
     player.playIndex(0);
