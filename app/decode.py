@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 import simplejpeg
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from app.rejection import Rejected
 
@@ -36,7 +36,8 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 EXIF_ORIENTATION = 0x0112
-# EXIF orientation → how to turn the stored pixels upright (as ImageOps.exif_transpose does).
+# EXIF orientation → how to turn the stored pixels upright (as ImageOps.exif_transpose does,
+# without copying an upright image).
 UPRIGHT = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
@@ -60,12 +61,13 @@ def decode_image(data, max_pixels=MAX_IMAGE_PIXELS, grayscale=True):
         _check_size(image.size, max_pixels)
         try:
             if image.format in ("JPEG", "MPO") and image.mode != "CMYK":
-                pixels = _decode_jpeg(data, image, grayscale)
+                pixels = _decode_jpeg(data, grayscale)
             else:
                 pixels = _decode_with_pillow(data, image, grayscale)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise ImageRejected("invalid_image", f"the image is truncated or corrupt: {exc}",
                                 400) from None
+        pixels = _upright(pixels, _orientation(image))
     if pixels.size == 0:
         raise ImageRejected("invalid_image", "the image has no pixels", 400)
     return pixels
@@ -98,17 +100,12 @@ def _check_size(size, max_pixels):
         raise _too_large(f"sides further apart than {MAX_ASPECT_RATIO}:1")
 
 
-def _decode_jpeg(data, image, grayscale):
+def _decode_jpeg(data, grayscale):
     scans = data.count(JPEG_SOS)
     if scans > MAX_JPEG_SCANS:
         raise _too_large(f"{scans:,} JPEG scans (a camera writes about 10)")
     pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grayscale else "RGB")
-    if grayscale:
-        pixels = pixels[..., 0]
-    orientation = _orientation(image)
-    if orientation not in UPRIGHT:
-        return pixels
-    return np.ascontiguousarray(UPRIGHT[orientation](pixels))
+    return pixels[..., 0] if grayscale else pixels
 
 
 def _orientation(image):
@@ -124,7 +121,7 @@ def _decode_with_pillow(data, image, grayscale):
         # Pillow checks the chunks before the pixels, not those holding them.
         with Image.open(io.BytesIO(data), formats=["PNG"]) as checked:
             checked.verify()
-    image = _eight_bit(_upright(image))
+    image = _eight_bit(image)
     mode = "L" if grayscale else "RGB"
     return np.asarray(image if image.mode == mode else image.convert(mode))
 
@@ -145,15 +142,11 @@ def _eight_bit(image):
     return Image.fromarray(np.clip(np.asarray(image) >> 8, 0, 255).astype(np.uint8))
 
 
-def _upright(image):
-    """Phone photos are stored sideways with an EXIF orientation (exif_transpose would copy
-    even an upright image)."""
-    if _orientation(image) not in UPRIGHT:
-        return image
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # Pillow raises struct.error, TypeError, KeyError… on malformed tags
-        return image
+def _upright(pixels, orientation):
+    """Phone photos are stored sideways, with an EXIF orientation saying how to turn them."""
+    if orientation not in UPRIGHT:
+        return pixels
+    return np.ascontiguousarray(UPRIGHT[orientation](pixels))
 
 
 def _too_large(what):

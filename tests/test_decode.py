@@ -85,13 +85,14 @@ def test_a_jpeg_header_claiming_more_pixels_than_its_data_holds_is_invalid():
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 @pytest.mark.parametrize("grayscale", [True, False])
-def test_jpeg_exif_orientation_is_applied_as_pillow_does(orientation, grayscale):
+def test_exif_orientation_is_applied_as_pillow_does(orientation, fmt, grayscale):
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(astronaut()[:96, :128], "JPEG", exif=exif.tobytes())
+    data = encode(astronaut()[:96, :128], fmt, exif=exif.tobytes())
     with Image.open(io.BytesIO(data)) as image:
-        if grayscale:
+        if grayscale and fmt == "JPEG":
             image.draft("L", image.size)  # libjpeg's own luminance, as the app has always read it
         expected = np.asarray(ImageOps.exif_transpose(image).convert("L" if grayscale else "RGB"))
     decoded = decode_image(data, grayscale=grayscale)
