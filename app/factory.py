@@ -12,11 +12,12 @@ from flask import Flask, Request
 
 from app import api, errors, media, pages
 from app.analysis import FrameAnalyzer
-from app.bundle import BundleError, read_metadata
-from app.config import ROOT, finalize, from_environment
+from app.bundle import BundleError
+from app.config import ROOT
 from app.emotions import LABELS
 from app.faces import FaceDetector
-from app.playlists import PlaylistService, load_catalog
+from app.playlists import PlaylistService
+from app.preflight import load
 from app.security import add_security_headers
 
 if TYPE_CHECKING:  # TensorFlow loads only when a model does
@@ -72,13 +73,13 @@ def create_app(test_config=None):
     # Werkzeug answers //api//x with a redirect to an absolute URL built from the Host
     # header, which the client chooses: no such redirects, a plain 404 instead.
     app.url_map.merge_slashes = False
-    app.config.update(finalize({**from_environment(), **(test_config or {})}))
+    # A bad setting, a missing or inconsistent bundle or a broken catalogue fails now.
+    config, metadata, catalog = load(test_config)
+    app.config.update(config)
     _configure_logging(app.config["LOG_LEVEL"])
 
-    services = Services(PlaylistService(
-        load_catalog(app.config["PLAYLISTS_PATH"]), _optional_dir(app.config["MUSIC_DIR"])))
+    services = Services(PlaylistService(catalog, _optional_dir(app.config["MUSIC_DIR"])))
     app.extensions["moodtunes"] = services
-    metadata = read_metadata(app.config["MODEL_PATH"])  # a missing or inconsistent bundle fails now
     if app.config["MODEL_LOADING"] == "background":
         threading.Thread(target=_load_or_exit, args=(services, dict(app.config), metadata),
                          name="model-loader", daemon=True).start()

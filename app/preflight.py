@@ -17,12 +17,18 @@ START_ERRORS = (BundleError, CatalogError, ConfigError)
 EXIT_CANNOT_START = 3
 
 
+def load(overrides=None, environ=None):
+    """The configuration, the bundle's metadata and the playlist catalogue, each found sound.
+
+    `overrides` replace settings read from the environment (create_app's test_config).
+    """
+    config = finalize({**from_environment(environ), **(overrides or {})})
+    return config, read_metadata(config["MODEL_PATH"]), load_catalog(config["PLAYLISTS_PATH"])
+
+
 def check(environ=None):
     """The configuration, once the bundle's files and the catalogue are read and found sound."""
-    config = finalize(from_environment(environ))
-    read_metadata(config["MODEL_PATH"])
-    load_catalog(config["PLAYLISTS_PATH"])
-    return config
+    return load(environ=environ)[0]
 
 
 def exit_cannot_start(error):
