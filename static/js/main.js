@@ -17,11 +17,6 @@ const body = document.body;
 const $ = (id) => document.getElementById(id);
 renderEmotionRows(); // the bars and match/lift rows, before anything looks them up
 
-const config = {
-  frameIntervalMs: numberAttribute("frameIntervalMs", 200, 50, 10000),
-  moodHoldMs: numberAttribute("moodHoldMs", 1200, 0, 120000),
-};
-
 const CAMERA_MESSAGES = {
   idle: "Camera is off. Press “Start camera” to read your expression and start the music.",
   starting: "Starting the camera… allow access when your browser asks.",
@@ -33,7 +28,7 @@ const CAMERA_MESSAGES = {
 };
 const FALLBACK_STATES = new Set(["refused", "absent", "insecure", "error"]);
 
-const smoother = new MoodSmoother({ holdMs: config.moodHoldMs });
+const smoother = new MoodSmoother();
 const history = new MoodHistory(10);
 const player = new Player({ volume: loadVolume() });
 const playlists = createPlaylistStore();
@@ -54,7 +49,6 @@ const camera = new Camera(video, {
   },
 });
 const loop = new FrameLoop({
-  intervalMs: config.frameIntervalMs,
   capture: () => camera.captureFrame(),
   send: (frame) => predict(frame.blob, { filename: "frame.jpg" }),
   onResult: showLiveResult,
@@ -162,12 +156,12 @@ function renderMoodLine(reading) {
   if (player.locked && list) {
     line.textContent = `Playlist locked on ${emotionName(list.mood).toLowerCase()}`;
   } else if (reading && reading.pendingMood) {
-    const left = Math.max(0, Math.ceil(((1 - reading.holdProgress) * config.moodHoldMs) / 1000));
+    const left = Math.max(0, Math.ceil(((1 - reading.holdProgress) * smoother.holdMs) / 1000));
     line.textContent = `${reading.stableMood ? "Changing" : "Choosing"} music for ${emotionName(reading.pendingMood).toLowerCase()} in ${left} s…`;
   } else if (smoother.stableMood) {
     line.textContent = `Music for: ${emotionName(smoother.stableMood).toLowerCase()}`;
   } else {
-    line.textContent = `Music follows your expression once it holds for ${Math.round(config.moodHoldMs / 1000)} s.`;
+    line.textContent = `Music follows your expression once it holds for ${Math.round(smoother.holdMs / 1000)} s.`;
   }
   const progress = $("mood-progress");
   progress.style.width = reading && reading.pendingMood && !player.locked ? percent(reading.holdProgress) : "0%";
@@ -339,11 +333,6 @@ function countResult() {
 
 function validSize(size) {
   return size && Number(size.width) > 0 && Number(size.height) > 0 ? size : null;
-}
-
-function numberAttribute(name, fallback, min, max) {
-  const value = Number(body.dataset[name]);
-  return Number.isFinite(value) && value >= min && value <= max ? value : fallback;
 }
 
 // ---- start ----------------------------------------------------------------------------

@@ -3,17 +3,16 @@
 // Pure logic (no DOM, no timers): the caller passes the time of each frame,
 // so tests can drive it with made-up clocks.
 //
-// Four layers, each slower than the one before:
+// Three layers, each slower than the one before:
 //   1. probabilities  exponential moving average over frames (bars don't jump)
-//   2. candidate      the top smoothed class, changed only once another class
-//                     has led it by `labelMargin` for `labelHoldMs`: a face that sits
-//                     between two expressions keeps one candidate instead of flickering
-//   3. label          what the headline names: the candidate while it is also the top
-//                     bar and at least `unsureBelow` likely; otherwise null ("not sure"),
-//                     so the headline never contradicts the bars. Back from "not sure"
-//                     only once a class has led clearly for `labelHoldMs`, so a face
-//                     between two expressions settles on "not sure" instead of flickering.
-//   4. stableMood     the label, adopted once the headline has named it without a break
+//   2. label          what the headline names: the top bar while it is at least
+//                     `unsureBelow` likely; otherwise null ("not sure"), so the headline
+//                     never contradicts the bars. A class the headline does not name yet
+//                     (after "not sure", which is also how one class hands over to another)
+//                     is named only once it has led the runner-up by `labelMargin` for
+//                     `labelHoldMs`, so a face between two expressions settles on "not sure"
+//                     instead of flickering. A face that just appeared is named at once.
+//   3. stableMood     the label, adopted once the headline has named it without a break
 //                     for `holdMs` with the face in view and frames arriving. The hold
 //                     runs from when the headline first named it, and the mood is taken
 //                     from the same reading the page shows, so the music never follows
@@ -31,8 +30,8 @@ export class MoodSmoother {
    * @param {object} [options]
    * @param {number} [options.alpha=0.5]        weight of the newest frame in the moving average
    * @param {number} [options.holdMs=1200]     how long the headline must name a mood before it is adopted
-   * @param {number} [options.labelHoldMs=300] how long another class must lead before the candidate changes
-   * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead
+   * @param {number} [options.labelHoldMs=300] how long a class must lead before the headline names it anew
+   * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead the runner-up
    * @param {number} [options.unsureBelow=UNSURE_BELOW] a top class less likely than this is "not sure"
    * @param {number} [options.noFaceMs=1000]   after this long without a face the reading is "no face"
    * @param {number} [options.staleMs=10000]   a face seen this long ago, with no frame since, is forgotten
@@ -61,11 +60,8 @@ export class MoodSmoother {
     this._lastFaceAt = null;
     this._lastFrameAt = null; // with or without a face
     this._awaySince = null; // the first frame without the face, during a short gap
-    this._candidate = null;
-    this._leader = null; // the candidate, or the class leading it by labelMargin
-    this._leaderSince = null;
     this._label = null; // what the headline names; null with a face = not sure
-    this._labelSince = null; // when the headline started naming it (or saying "not sure"); null: no face yet
+    this._labelSince = null; // when the headline started naming it (or saying "not sure")
     this._clearTop = null; // the top class while it leads the runner-up by labelMargin
     this._clearSince = null;
   }
@@ -92,12 +88,10 @@ export class MoodSmoother {
       // a few seconds apart (a slow server) still count: each one saw the face.
       if (this._average !== null && nowMs - this._lastFrameAt >= this.staleMs) this.reset();
       this._resumeClocks(nowMs);
-      this._average = this._average === null
-        ? frame
-        : this._average.map((value, i) => value + this.alpha * (frame[i] - value));
+      const fresh = this._average === null;
+      this._average = fresh ? frame : this._average.map((value, i) => value + this.alpha * (frame[i] - value));
       this._lastFaceAt = nowMs;
-      this._updateCandidate(nowMs);
-      this._updateLabel(nowMs);
+      this._updateLabel(nowMs, fresh);
       display = this._average;
     } else if (this._average !== null && nowMs - this._lastFaceAt < this.noFaceMs) {
       // A face missed for a moment: keep the label, let the bars fade out (all alike, so the
@@ -140,34 +134,20 @@ export class MoodSmoother {
   _resumeClocks(nowMs) {
     if (this._awaySince === null) return;
     const away = nowMs - this._awaySince;
-    this._leaderSince += away;
     if (this._labelSince !== null) this._labelSince += away;
     if (this._clearSince !== null) this._clearSince += away;
     this._awaySince = null;
   }
 
-  _updateCandidate(nowMs) {
-    const leader = this._clearLeader();
-    if (leader !== this._leader) {
-      this._leader = leader;
-      this._leaderSince = nowMs;
-    }
-    if (this._candidate === null) {
-      this._candidate = leader; // a face just appeared: no earlier reading to protect
-    } else if (leader !== this._candidate && nowMs - this._leaderSince >= this.labelHoldMs) {
-      this._candidate = leader;
-    }
-  }
-
-  _updateLabel(nowMs) {
+  /** @param {boolean} fresh  the face just appeared: no earlier reading to protect */
+  _updateLabel(nowMs, fresh) {
     const top = argmax(this._average);
     const topLabel = this.labels[top];
     const clear = this._lead(top) >= this.labelMargin;
     if (!clear || topLabel !== this._clearTop) this._clearSince = clear ? nowMs : null;
     this._clearTop = clear ? topLabel : null;
-    const backFromUnsure = this._clearSince !== null && nowMs - this._clearSince >= this.labelHoldMs;
-    const named = topLabel === this._candidate && this._average[top] >= this.unsureBelow
-      && (this._label === topLabel || this._labelSince === null || backFromUnsure);
+    const ledLongEnough = this._clearSince !== null && nowMs - this._clearSince >= this.labelHoldMs;
+    const named = this._average[top] >= this.unsureBelow && (this._label === topLabel || fresh || ledLongEnough);
     const label = named ? topLabel : null;
     if (label !== this._label) {
       this._label = label;
@@ -179,15 +159,6 @@ export class MoodSmoother {
   _lead(index) {
     const others = this._average.filter((_, i) => i !== index);
     return this._average[index] - Math.max(0, ...others);
-  }
-
-  _clearLeader() {
-    const top = argmax(this._average);
-    const current = this.labels.indexOf(this._candidate);
-    if (current < 0 || this._average[top] - this._average[current] >= this.labelMargin) {
-      return this.labels[top];
-    }
-    return this._candidate;
   }
 
   _vector(probabilities) {

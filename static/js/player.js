@@ -186,6 +186,7 @@ export class Player {
       id: this._embedCount,
       onState: (state) => this._onEmbedState(state),
       onFail: (reason) => this._onEmbedFail(track, reason),
+      volume: this.volume,
     });
     this._embed = { track, player };
     this.el.embed.replaceChildren(player.frame);
@@ -196,8 +197,6 @@ export class Player {
 
   _onEmbedState(state) {
     this._youtubeDown = false;
-    if (this.volume < 1 && !this._embed.volumeSent) this._embed.player.setVolume(this.volume);
-    this._embed.volumeSent = true;
     if (state === YT_ENDED) this.next({ auto: true });
     else if (state === YT_PLAYING) {
       this.loading = false;

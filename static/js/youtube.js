@@ -3,8 +3,9 @@
 //
 // "listening" is posted to the frame once it loads, repeated until the frame answers (its own
 // script ignores it until ready); once it answers, the page subscribes to its state changes and
-// errors, as YouTube's iframe API does. A frame that has not answered within `answerWithinMs`
-// (YouTube unreachable or blocked) is reported as failed, like a video that can't play.
+// errors, as YouTube's iframe API does, and sets its volume. A frame that has not answered
+// within `answerWithinMs` (YouTube unreachable or blocked) is reported as failed, like a video
+// that can't play.
 
 import { YOUTUBE_EMBED_ORIGIN } from "./tracks.js";
 
@@ -24,8 +25,9 @@ export class YouTubeEmbed {
    * @param {number} options.id          tells this player's messages from an earlier one's
    * @param {(state: number) => void} options.onState  a new player state (YT_* above)
    * @param {(reason: "silent"|"error") => void} options.onFail  it cannot play
+   * @param {number} [options.volume=1]  0 … 1, set once the frame answers
    */
-  constructor({ embedUrl, title, id, onState, onFail, answerWithinMs = ANSWER_WITHIN_MS }) {
+  constructor({ embedUrl, title, id, onState, onFail, volume = 1, answerWithinMs = ANSWER_WITHIN_MS }) {
     const frame = document.createElement("iframe");
     frame.src = embedUrl;
     frame.title = title;
@@ -33,7 +35,7 @@ export class YouTubeEmbed {
     frame.referrerPolicy = "strict-origin-when-cross-origin"; // YouTube refuses embeds without a referrer
     frame.className = "embed embed-youtube";
     frame.addEventListener("load", () => this._listen());
-    Object.assign(this, { frame, id, onState, onFail });
+    Object.assign(this, { frame, id, onState, onFail, volume });
     this.state = null;
     this.heard = false;
     this.failed = false;
@@ -51,9 +53,10 @@ export class YouTubeEmbed {
     this._command("pauseVideo");
   }
 
-  /** @param {number} volume  0 … 1 */
+  /** @param {number} volume  0 … 1; kept until the frame answers (it ignores commands before) */
   setVolume(volume) {
-    this._command("setVolume", [Math.round(volume * 100)]);
+    this.volume = volume;
+    if (this.heard) this._sendVolume();
   }
 
   destroy() {
@@ -77,6 +80,7 @@ export class YouTubeEmbed {
       clearInterval(this._listenTimer);
       clearTimeout(this._deadline);
       for (const name of EVENTS) this._command("addEventListener", [name]);
+      if (this.volume < 1) this._sendVolume(); // full is where YouTube starts
     }
     if (data.event === "onError") {
       this._fail("error"); // e.g. the owner does not allow embedding: nothing plays
@@ -105,6 +109,10 @@ export class YouTubeEmbed {
     };
     listen();
     this._listenTimer = setInterval(listen, LISTEN_EVERY_MS);
+  }
+
+  _sendVolume() {
+    this._command("setVolume", [Math.round(this.volume * 100)]);
   }
 
   _command(func, args = []) {

@@ -121,6 +121,15 @@ describe("MoodSmoother: smoothing", () => {
     assert.equal(smoother.update({ angry: 0.3, sad: 0.7 }, 600).label, "sad");
   });
 
+  it("names a face that appeared unsure only on a clear lead that lasts labelHoldMs, as after any not sure", () => {
+    const smoother = new MoodSmoother({ alpha: 1, labelHoldMs: 400, labelMargin: 0.15 });
+    assert.equal(smoother.update({ sad: 0.45, angry: 0.4, neutral: 0.15 }, 0).label, null);
+    assert.equal(smoother.update({ sad: 0.52, angry: 0.43, neutral: 0.05 }, 200).label, null, "a narrow lead");
+    assert.equal(smoother.update({ sad: 0.47, angry: 0.45, neutral: 0.08 }, 400).label, null);
+    assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 600).label, null, "clear from 600 ms");
+    assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 1000).label, "sad");
+  });
+
   it("counts the clear lead's labelHoldMs only while the face is in view", () => {
     const smoother = new MoodSmoother({ alpha: 1, labelHoldMs: 400, labelMargin: 0.15, noFaceMs: 1000 });
     assert.equal(smoother.update({ sad: 0.8, angry: 0.2 }, 0).label, "sad");

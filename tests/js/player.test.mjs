@@ -224,6 +224,27 @@ describe("Player: a YouTube embed reports its state", () => {
       "subscribed once it answered, and not asked again");
   });
 
+  it("sets the page's volume in a frame once it answers (it ignores commands before), and at once after that", () => {
+    const volumes = (iframe) => posted(iframe).filter(([message]) => message.func === "setVolume")
+      .map(([message]) => message.args[0]);
+    player.setVolume(0.4);
+    player.offerMood("happy", "match", HAPPY_VIDEOS);
+    player.playIndex(0);
+    const first = frame();
+    first.dispatch("load");
+    assert.deepEqual(volumes(first), [], "not before it answers");
+    report(state(-1));
+    assert.deepEqual(posted(first).at(-1)[0], { event: "command", func: "setVolume", args: [40], id: 1, channel: "widget" });
+
+    player.next();
+    const second = frame();
+    player.setVolume(0.3); // while it loads
+    second.dispatch("load");
+    report(state(-1));
+    player.setVolume(0.7);
+    assert.deepEqual(volumes(second), [30, 70]);
+  });
+
   it("plays the next track when the video ends, so a queued mood change takes over", () => {
     playingWithSadQueued();
     const ended = frame();
