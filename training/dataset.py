@@ -1,9 +1,10 @@
 """Image folders → checked file lists → face arrays and their targets.
 
 A data folder holds one sub-folder per label (`<label>/*`). Everything that can
-go wrong with it (missing folder, wrong label set, empty class, an image the
-loader cannot decode) is found up front, before any training time is spent, and
-reported in one clear `DataError`.
+go wrong with it is found before any training time is spent, and reported in a
+clear `DataError`: a missing folder, a wrong label set, an empty class or files
+of another format by `scan_folder`; every image that cannot be decoded, all
+named at once, by `load_faces` as it reads them.
 """
 
 import csv
@@ -83,7 +84,7 @@ def first_few(items, separator):
     return shown + more
 
 
-def read_grey(paths, use=lambda grey: grey):
+def read_grey(paths, use):
     """[use(grey) for each image at `paths`], each read once as a grey array as the server reads
     uploads (Pillow). The images that cannot be decoded are named after the last, in one
     DataError: a truncated file would otherwise stop training mid-run."""

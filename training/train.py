@@ -281,7 +281,7 @@ log(f"{len(x_train)} faces for training ({', '.join(f'{k} {v}' for k, v in count
     f"{len(x_val)} for validation: {split}; "
     f"targets: {'annotator votes (votes.csv)' if votes else 'folder labels'}")
 
-# TensorFlow only now: every check above takes about a second, its import about eight.
+# TensorFlow only now: a mistake found above is refused without waiting ~8 s for its import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices
 import keras
 import tensorflow as tf
