@@ -61,6 +61,25 @@ def run(module, *args):
                           capture_output=True, text=True, timeout=600)
 
 
+# Runs training.train as `python -m` does and says at its exit whether TensorFlow was imported.
+REFUSAL_RUNNER = """
+import runpy, sys
+try:
+    runpy.run_module("training.train", run_name="__main__", alter_sys=True)
+finally:
+    print("TensorFlow imported:", "tensorflow" in sys.modules, file=sys.stderr)
+"""
+
+
+def refused(*args):
+    """A run of training.train that must stop with a clear error before importing TensorFlow."""
+    result = subprocess.run([sys.executable, "-c", REFUSAL_RUNNER, *args], cwd=ROOT, check=False,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "TensorFlow imported: False" in result.stderr
+    return result
+
+
 def history_epochs(run_dir):
     with open(run_dir / "history.csv", newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
@@ -239,19 +258,31 @@ def test_training_from_a_local_copy_of_the_imagenet_weights(tmp_path):
     ("--init-from", "missing.keras", "--init-from: model bundle incomplete"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(tmp_path, option, value, message):
-    result = run("training.train", "--data", str(tmp_path), *SMALL, option, value,
-                 "--run-dir", str(tmp_path / "run"))
+    result = refused("--data", str(tmp_path), *SMALL, option, value,
+                     "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and message in result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_broken_data_folder_is_refused_with_what_is_wrong(tmp_path):
     write_faces(tmp_path / "data" / "train")
     (tmp_path / "data" / "train" / "sad" / "3.jpg").write_bytes(b"\xff\xd8\xff broken")
-    result = run("training.train", "--data", str(tmp_path / "data"), *SMALL,
-                 "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = refused("--data", str(tmp_path / "data"), *SMALL,
+                     "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
     assert re.search(r"error: 1 unreadable image\(s\):\n  .*sad/3\.jpg \(", result.stderr)
+
+
+@pytest.mark.parametrize("data, extra, message", [
+    ("missing", [], "error: data folder not found: "),
+    ("train/sad", [], "expected one folder per label"),
+    ("", ["--resume"], "error: --resume: no run to continue in "),
+])
+def test_a_wrong_data_folder_or_resume_is_refused_before_tensorflow(tmp_path, data, extra,
+                                                                    message):
+    write_faces(tmp_path / "train")
+    result = refused("--data", str(tmp_path / data), *SMALL, *extra,
+                     "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
+    assert message in result.stderr
 
 
 # Runs training/train.py as a notebook kernel would: its `# %%` cells one after another in one

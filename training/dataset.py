@@ -1,9 +1,10 @@
 """Image folders → checked file lists → face arrays and their targets.
 
 A data folder holds one sub-folder per label (`<label>/*`). Everything that can
-go wrong with it (missing folder, wrong label set, empty class, an image the
-loader cannot decode) is found up front, before any training time is spent, and
-reported in one clear `DataError`.
+go wrong with it is found before any training time is spent, and reported in a
+clear `DataError`: a missing folder, a wrong label set, an empty class or files
+of another format by `scan_folder`; every image that cannot be decoded, all
+named at once, by `load_faces` as it reads them.
 """
 
 import csv
@@ -26,11 +27,12 @@ class DataError(Exception):
     """The data folder cannot be used as it is."""
 
 
-def scan_folder(root, labels=LABELS, decode=True):
-    """Map each label to its image files under `root/<label>/`, checking everything.
+def scan_folder(root, labels=LABELS, other_formats=False):
+    """Map each label to its JPEG and PNG files under `root/<label>/`, checking the layout.
 
-    `decode=False` skips decoding each file as the training loader would: for photos that
-    the server's own decoder reads instead (`training.evaluate --detect`).
+    Files of other image formats are refused by name unless `other_formats`: for photos that
+    the server's own decoder judges instead (`training.evaluate --detect`). `load_faces` or
+    `read_grey` decodes the files, and names those that cannot be decoded.
     """
     root = Path(root)
     if not root.is_dir():
@@ -52,8 +54,10 @@ def scan_folder(root, labels=LABELS, decode=True):
             f"{root}: no images in {', '.join(empty)} "
             f"(readable formats: {' '.join(IMAGE_EXTENSIONS)})"
         )
-    if decode:
-        _check_decodable([p for paths in listed.values() for p in paths])
+    others = [f"{p} (only JPEG and PNG are read: convert it)" for paths in listed.values()
+              for p in paths if not _has_suffix(p, IMAGE_EXTENSIONS)]
+    if others and not other_formats:
+        raise unreadable_images(others)
     return files
 
 
@@ -65,28 +69,6 @@ def _listed_files(folder):
     """Every image file of `folder` (sub-folders too): the formats read and those refused."""
     return sorted(p for p in folder.rglob("*") if p.is_file()
                   and _has_suffix(p, IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS))
-
-
-def _check_decodable(paths):
-    """Decode every file as the loader does, naming each that fails: a truncated file would
-    otherwise stop training mid-run."""
-    broken = []
-    for path in paths:
-        if _has_suffix(path, OTHER_IMAGE_EXTENSIONS):
-            broken.append(f"{path} (only JPEG and PNG are read: convert it)")
-            continue
-        try:
-            with Image.open(path) as image:
-                image.convert("L")
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            reason = str(exc) or type(exc).__name__
-            if path.name.startswith("._"):  # what macOS leaves beside files copied to other disks
-                reason = "a macOS metadata file, not a photo: delete it"
-            elif "cannot identify image file" in reason:
-                reason = "not a JPEG or PNG image"
-            broken.append(f"{path} ({reason})")
-    if broken:
-        raise unreadable_images(broken)
 
 
 def unreadable_images(broken):
@@ -102,17 +84,40 @@ def first_few(items, separator):
     return shown + more
 
 
+def read_grey(paths, use):
+    """[use(grey) for each image at `paths`], each read once as a grey array as the server reads
+    uploads (Pillow). The images that cannot be decoded are named after the last, in one
+    DataError: a truncated file would otherwise stop training mid-run."""
+    results, broken = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                grey = np.asarray(image.convert("L"))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            broken.append(f"{path} ({_why_undecodable(path, exc)})")
+            continue
+        results.append(use(grey))
+    if broken:
+        raise unreadable_images(broken)
+    return results
+
+
+def _why_undecodable(path, exc):
+    if Path(path).name.startswith("._"):  # what macOS leaves beside files copied to other disks
+        return "a macOS metadata file, not a photo: delete it"
+    reason = str(exc) or type(exc).__name__
+    return "not a JPEG or PNG image" if "cannot identify image file" in reason else reason
+
+
 def load_faces(paths, size):
     """The images at `paths` as grey uint8 faces (n, size, size, 1), resized as the server resizes
-    its face crops (OpenCV's area interpolation), read as the server reads uploads (Pillow)."""
-    faces = np.empty((len(paths), size, size, 1), np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            grey = np.asarray(image.convert("L"))
-        if grey.shape != (size, size):
-            grey = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
-        faces[i, ..., 0] = grey
-    return faces
+    its face crops (OpenCV's area interpolation); read_grey names those it cannot decode."""
+    def resized(grey):
+        if grey.shape == (size, size):
+            return grey
+        return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
+
+    return np.array(read_grey(paths, resized), np.uint8).reshape(len(paths), size, size, 1)
 
 
 # votes.csv's columns for the app's labels, in LABELS order (FER+ names the emotions as nouns).

@@ -63,12 +63,11 @@ def progress(message):
 def predict_folder(model, files):
     """Labels and probabilities for already-cropped faces, read as training reads them."""
     labels = [LABELS.index(label) for label, _ in files]
+    faces = load_faces([path for _, path in files], model.input_size[0])
     y_prob, seconds = [], 0.0
     for start in range(0, len(files), BATCH_SIZE):
-        batch = load_faces([path for _, path in files[start:start + BATCH_SIZE]],
-                           model.input_size[0])
         started = time.perf_counter()
-        y_prob.append(model.classify(batch))
+        y_prob.append(model.classify(faces[start:start + BATCH_SIZE]))
         seconds += time.perf_counter() - started
     progress(f"classified {len(labels)} faces in batches of {BATCH_SIZE}: "
              f"{seconds * 1000 / len(labels):.2f} ms per face")
@@ -174,7 +173,7 @@ def evaluate(args):
     from app.emotion_model import EmotionModel
 
     try:
-        files = scan_folder(args.data, decode=not args.detect)
+        files = scan_folder(args.data, other_formats=args.detect)
         model = EmotionModel.load(args.model)
     except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None

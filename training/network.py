@@ -10,7 +10,6 @@ from keras import layers
 
 # VGG16's ImageNet preprocessing ("caffe" mode): BGR channel means, no scaling.
 VGG16_BGR_MEAN = (103.939, 116.779, 123.68)
-VGG16_MIN_SIDE = 32  # Keras builds no VGG16 for a smaller input
 
 
 def make_model(img_size, net_size, weights, num_classes, dropout=0.5):

@@ -43,22 +43,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices
-
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
 from app.bundle import BundleError, read_metadata, write_bundle
-from app.emotion_model import read_keras_model
 from app.emotions import LABELS
 from training.calibration import (expected_calibration_error, fit_temperature,
                                   plot_reliability, probabilities)
 from training.dataset import DataError, load_faces, read_votes, scan_folder, targets_for
 from training.metrics import classification_report
-from training.network import (VGG16_MIN_SIDE, fold_temperature, inference_copy, logits_model,
-                              make_model, set_trainable_blocks, with_mirror)
 from training.output import pyplot, unwritable
 
 # Edit these when running cell by cell in a notebook; the command line ignores them.
@@ -72,6 +64,7 @@ CROP_SIZE = 48  # the side of the grey face crop the model takes: FER-2013's own
 HEAD_EPOCHS, HEAD_LR = 1, 1e-3
 FIRST_TRAINED_BLOCK = 2  # block 1's edge filters serve faces as they are
 DROPOUT = 0.5
+VGG16_MIN_SIDE = 32  # Keras builds no VGG16 for a smaller input
 # The options that make a run what it is: a --resume with another value would carry on a
 # different run from these checkpoints, so it is refused.
 RUN_OPTIONS = ("epochs", "net_size", "batch_size", "lr", "val_fraction", "seed")
@@ -209,15 +202,6 @@ def read_history():
         return {int(row["epoch"]): row for row in csv.DictReader(f)}
 
 
-# A resumed session must not replay the shuffles and augmentations of the epochs before it.
-session_seed = args.seed + len(read_history())
-keras.utils.set_random_seed(session_seed)
-cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-if "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags:  # native bfloat16: ~2× faster steps
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-log(f"Keras {keras.__version__}, {keras.mixed_precision.global_policy().name}, "
-    f"run folder {args.run_dir}")
-
 # %% [markdown]
 # ## The data
 #
@@ -268,20 +252,6 @@ def record_or_check_run(record):
             for name in changed) + ". Resume with the run's own, or start a new --run-dir.")
 
 
-def augmentation(seed):
-    """What a face may look like on a webcam: mirrored, turned, shifted, nearer or further,
-    lit differently, partly covered (a hand, glasses). Each layer draws its own numbers."""
-    return keras.Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),  # ±18°
-        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 2),
-        layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=seed + 3),
-        layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed + 4),
-        layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 5),
-        layers.RandomErasing(0.5, scale=(0.02, 0.15), value_range=(0, 255), seed=seed + 6),
-    ], name="augmentation")
-
-
 def class_weights(targets):
     """The square root of balanced weights: FER+ has 4× as many neutral faces as angry ones,
     and a class seldom seen should not be seldom answered; full balancing would over-call it."""
@@ -310,6 +280,46 @@ counts = dict(zip(LABELS, np.bincount(y_train.argmax(axis=1), minlength=len(LABE
 log(f"{len(x_train)} faces for training ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
     f"{len(x_val)} for validation: {split}; "
     f"targets: {'annotator votes (votes.csv)' if votes else 'folder labels'}")
+
+# TensorFlow only now: a mistake found above is refused without waiting ~8 s for its import.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices
+import keras
+import tensorflow as tf
+from keras import layers
+
+from app.emotion_model import read_keras_model
+from training.network import (
+    fold_temperature,
+    inference_copy,
+    logits_model,
+    make_model,
+    set_trainable_blocks,
+    with_mirror,
+)
+
+# A resumed session must not replay the shuffles and augmentations of the epochs before it.
+session_seed = args.seed + len(read_history())
+keras.utils.set_random_seed(session_seed)
+cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+if "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags:  # native bfloat16: ~2× faster steps
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+log(f"Keras {keras.__version__}, {keras.mixed_precision.global_policy().name}, "
+    f"run folder {args.run_dir}")
+
+
+def augmentation(seed):
+    """What a face may look like on a webcam: mirrored, turned, shifted, nearer or further,
+    lit differently, partly covered (a hand, glasses). Each layer draws its own numbers."""
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),  # ±18°
+        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 2),
+        layers.RandomZoom((-0.15, 0.15), fill_mode="nearest", seed=seed + 3),
+        layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed + 4),
+        layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 5),
+        layers.RandomErasing(0.5, scale=(0.02, 0.15), value_range=(0, 255), seed=seed + 6),
+    ], name="augmentation")
+
 
 augment = augmentation(session_seed)
 train_ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train))

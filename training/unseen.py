@@ -15,10 +15,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from training.dataset import DataError, scan_folder
+from training.dataset import DataError, read_grey, scan_folder
 from training.output import unwritable
 
 
@@ -32,17 +29,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def pixel_digest(path):
-    """A digest of the image's grey pixels: the same face saved twice gets the same digest."""
-    with Image.open(path) as image:
-        grey = np.asarray(image.convert("L"))
+def pixel_digest(grey):
+    """A digest of grey pixels: the same face saved twice gets the same digest."""
     return hashlib.sha256(grey.tobytes() + bytes(str(grey.shape), "ascii")).hexdigest()
+
+
+def pixel_digests(files):
+    """{path: its pixel_digest} of scan_folder's `files`."""
+    paths = [path for paths in files.values() for path in paths]
+    return dict(zip(paths, read_grey(paths, pixel_digest)))
 
 
 def unseen_test_images(train_files, test_files):
     """{label: test images whose pixels match no training image}, and how many were left out."""
-    seen = {pixel_digest(path) for paths in train_files.values() for path in paths}
-    unseen = {label: [path for path in paths if pixel_digest(path) not in seen]
+    seen = set(pixel_digests(train_files).values())
+    test_digests = pixel_digests(test_files)
+    unseen = {label: [path for path in paths if test_digests[path] not in seen]
               for label, paths in test_files.items()}
     left_out = sum(len(paths) for paths in test_files.values()) - sum(map(len, unseen.values()))
     return unseen, left_out
