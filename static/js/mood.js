@@ -12,6 +12,12 @@
 //                     is named only once it has led the runner-up by `labelMargin` for
 //                     `labelHoldMs`, so a face between two expressions settles on "not sure"
 //                     instead of flickering. A face that just appeared is named at once.
+//                     The class the headline already names keeps its name while it stays the
+//                     top bar and at least `unsureBelow - keepMargin` likely, so a calm face
+//                     hovering at the line does not flap between its name and "not sure".
+//                     keepMargin 0.05 is the smallest that stops a face at 0.5 ± 0.04 a frame
+//                     flapping (in a replay, ~107 changes a minute before, under 1 after);
+//                     a wider one keeps names longer for no gain there.
 //   3. stableMood     the label, adopted once the headline has named it without a break
 //                     for `holdMs` with the face in view and frames arriving. The hold
 //                     runs from when the headline first named it, and the mood is taken
@@ -33,13 +39,14 @@ export class MoodSmoother {
    * @param {number} [options.labelHoldMs=300] how long a class must lead before the headline names it anew
    * @param {number} [options.labelMargin=0.15] by how much (smoothed probability) it must lead the runner-up
    * @param {number} [options.unsureBelow=UNSURE_BELOW] a top class less likely than this is "not sure"
+   * @param {number} [options.keepMargin=0.05] how far under unsureBelow the named class may fall and keep its name
    * @param {number} [options.noFaceMs=1000]   after this long without a face the reading is "no face"
    * @param {number} [options.staleMs=10000]   a face seen this long ago, with no frame since, is forgotten
    * @param {string[]} [options.labels]        class names, in order
    */
   constructor({
     alpha = 0.5, holdMs = 1200, labelHoldMs = 300, labelMargin = 0.15, unsureBelow = UNSURE_BELOW,
-    noFaceMs = 1000, staleMs = 10000, labels = EMOTIONS,
+    keepMargin = 0.05, noFaceMs = 1000, staleMs = 10000, labels = EMOTIONS,
   } = {}) {
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError("alpha must be in (0, 1]");
     this.alpha = alpha;
@@ -47,6 +54,7 @@ export class MoodSmoother {
     this.labelHoldMs = Math.max(0, labelHoldMs);
     this.labelMargin = Math.max(0, labelMargin);
     this.unsureBelow = Math.max(0, unsureBelow);
+    this.keepMargin = Math.max(0, keepMargin);
     this.noFaceMs = Math.max(0, noFaceMs);
     this.staleMs = Math.max(this.noFaceMs, staleMs);
     this.labels = [...labels];
@@ -147,7 +155,9 @@ export class MoodSmoother {
     if (!clear || topLabel !== this._clearTop) this._clearSince = clear ? nowMs : null;
     this._clearTop = clear ? topLabel : null;
     const ledLongEnough = this._clearSince !== null && nowMs - this._clearSince >= this.labelHoldMs;
-    const named = this._average[top] >= this.unsureBelow && (this._label === topLabel || fresh || ledLongEnough);
+    const kept = this._label === topLabel;
+    const likely = this._average[top] >= this.unsureBelow - (kept ? this.keepMargin : 0);
+    const named = likely && (kept || fresh || ledLongEnough);
     const label = named ? topLabel : null;
     if (label !== this._label) {
       this._label = label;

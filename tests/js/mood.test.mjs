@@ -133,11 +133,42 @@ describe("MoodSmoother: smoothing", () => {
   it("counts the clear lead's labelHoldMs only while the face is in view", () => {
     const smoother = new MoodSmoother({ alpha: 1, labelHoldMs: 400, labelMargin: 0.15, noFaceMs: 1000 });
     assert.equal(smoother.update({ sad: 0.8, angry: 0.2 }, 0).label, "sad");
-    assert.equal(smoother.update({ sad: 0.45, angry: 0.35, neutral: 0.2 }, 200).label, null); // unsure
+    assert.equal(smoother.update({ sad: 0.4, angry: 0.35, neutral: 0.25 }, 200).label, null); // unsure
     assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 400).label, null); // clear again: the wait starts
     smoother.update(null, 500); // away 500 … 1100 ms: not counted
     assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 1100).label, null, "seen 100 ms of 400");
     assert.equal(smoother.update({ sad: 0.7, angry: 0.3 }, 1400).label, "sad");
+  });
+
+  it("keeps naming a calm face that hovers at the not sure line, instead of flapping", () => {
+    // Neutral at 0.5 ± 0.04 a frame, well ahead of sad: before, the headline flipped between
+    // "Neutral" and "Not sure" about twice a second.
+    const smoother = new MoodSmoother({ keepMargin: 0.05 });
+    const wobble = [0.06, -0.04, 0.03, -0.03, -0.04, 0.02, -0.04, -0.03, 0.04, -0.04, -0.02, 0.04];
+    const frames = Array.from({ length: 60 }, (_, i) => {
+      const neutral = 0.5 + wobble[i % wobble.length];
+      return { neutral, sad: 0.3, happy: (0.7 - neutral) / 2, angry: (0.7 - neutral) / 2 };
+    });
+    const readings = feed(smoother, frames);
+    assert.ok(readings.some((reading) => reading.probabilities.neutral < UNSURE_BELOW), "it does dip under the line");
+    assert.deepEqual(new Set(readings.map((reading) => reading.label)), new Set(["neutral"]));
+  });
+
+  it("lets the named class go only under unsureBelow - keepMargin, and names it again at unsureBelow", () => {
+    const smoother = new MoodSmoother({ alpha: 1, keepMargin: 0.05 });
+    const face = (neutral) => ({ neutral, sad: 0.25, happy: (0.75 - neutral) / 2, angry: (0.75 - neutral) / 2 });
+    assert.equal(smoother.update(face(0.6), 0).label, "neutral");
+    assert.equal(smoother.update(face(0.46), 200).label, "neutral", "kept just under the line");
+    assert.equal(smoother.update(face(0.44), 400).label, null, "under the kept margin");
+    assert.equal(smoother.update(face(0.48), 600).label, null, "named anew only at unsureBelow");
+    assert.equal(smoother.update(face(0.52), 800).label, "neutral");
+  });
+
+  it("gives the margin only to the class the headline names", () => {
+    const smoother = new MoodSmoother({ alpha: 1, keepMargin: 0.05 });
+    assert.equal(smoother.update({ angry: 0.7, sad: 0.2, neutral: 0.1 }, 0).label, "angry");
+    const readings = feed(smoother, Array(10).fill({ sad: 0.48, angry: 0.2, neutral: 0.32 }), { startMs: 200 });
+    assert.ok(readings.every((reading) => reading.label === null), "sad was never named: it needs unsureBelow");
   });
 
   it("ignores missing or malformed values instead of failing", () => {
