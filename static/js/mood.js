@@ -16,8 +16,7 @@
 //                     top bar and at least `unsureBelow - keepMargin` likely, so a calm face
 //                     hovering at the line does not flap between its name and "not sure".
 //                     keepMargin 0.05 is the smallest that stops a face at 0.5 ± 0.04 a frame
-//                     flapping (in a replay, ~107 changes a minute before, under 1 after);
-//                     a wider one keeps names longer for no gain there.
+//                     flapping; a wider one keeps names longer for no gain there.
 //   3. stableMood     the label, adopted once the headline has named it without a break
 //                     for `holdMs` with the face in view and frames arriving. The hold
 //                     runs from when the headline first named it, and the mood is taken
@@ -69,7 +68,7 @@ export class MoodSmoother {
     this._lastFrameAt = null; // with or without a face
     this._awaySince = null; // the first frame without the face, during a short gap
     this._label = null; // what the headline names; null with a face = not sure
-    this._labelSince = null; // when the headline started naming it (or saying "not sure")
+    this._labelSince = null; // when the headline started naming it (or saying "not sure"); null until this face is first named
     this._clearTop = null; // the top class while it leads the runner-up by labelMargin
     this._clearSince = null;
   }

@@ -57,7 +57,8 @@ export const UNSURE_TEXT = "Not sure";
 
 /**
  * The headline names the reading's label, which is always the top bar; a face the reading is
- * unsure about reads "Not sure" (a name already shown is kept down to 45%, so it does not flap).
+ * unsure about reads "Not sure" (MoodSmoother keeps a name already shown down to
+ * unsureBelow - keepMargin, so it does not flap).
  * @param {{probabilities: Object<string, number>|null, label: string|null, confidence: number|null, unsure?: boolean}} reading
  * @param {string} [noFaceText]
  */

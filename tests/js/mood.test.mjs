@@ -141,8 +141,7 @@ describe("MoodSmoother: smoothing", () => {
   });
 
   it("keeps naming a calm face that hovers at the not sure line, instead of flapping", () => {
-    // Neutral at 0.5 ± 0.04 a frame, well ahead of sad: before, the headline flipped between
-    // "Neutral" and "Not sure" about twice a second.
+    // Neutral at 0.5 ± 0.04 a frame, well ahead of sad.
     const smoother = new MoodSmoother({ keepMargin: 0.05 });
     const wobble = [0.06, -0.04, 0.03, -0.03, -0.04, 0.02, -0.04, -0.03, 0.04, -0.04, -0.02, 0.04];
     const frames = Array.from({ length: 60 }, (_, i) => {
