@@ -61,8 +61,8 @@ def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_pa
 
 
 def test_detect_reads_photos_as_the_server_does(tmp_path, tiny_bundle):
-    """--detect judges each photo with the server's decoder, not the training loader's: a CMYK
-    JPEG (which the loader cannot read in grey) is evaluated, a cut one is named."""
+    """--detect runs each photo through the server's decoder and detector, end to end: a CMYK
+    JPEG is evaluated, a cut one is named."""
     photos = write_photos(tmp_path / "photos")
     cmyk = Image.fromarray(photo_with_face(0, 0)).convert("CMYK")
     cmyk.save(photos / "happy" / "cmyk.jpg", "JPEG")

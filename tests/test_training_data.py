@@ -1,4 +1,5 @@
-"""The data scan: every file the loader would choke on is found up front and named."""
+"""Scan and load: other formats are named by the scan, undecodable files by the loader, each
+problem in one error."""
 
 import io
 

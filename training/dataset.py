@@ -18,7 +18,7 @@ from app.emotions import LABELS
 
 # What the loader reads (JPEG and PNG, the formats of cameras and face data sets).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-# Other image formats are refused by name rather than skipped unseen.
+# Other image formats are refused by name rather than skipped unseen (unless a caller asks).
 OTHER_IMAGE_EXTENSIONS = (".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 SHOW_AT_MOST = 10
 
@@ -30,9 +30,9 @@ class DataError(Exception):
 def scan_folder(root, labels=LABELS, other_formats=False):
     """Map each label to its JPEG and PNG files under `root/<label>/`, checking the layout.
 
-    Files of other image formats are refused by name unless `other_formats`: for photos that
-    the server's own decoder judges instead (`training.evaluate --detect`). `load_faces` or
-    `read_grey` decodes the files, and names those that cannot be decoded.
+    Files of other image formats are refused by name, or with `other_formats` left out without
+    a word (`training.evaluate --detect`). `load_faces` or `read_grey` decodes the files, and
+    names those that cannot be decoded.
     """
     root = Path(root)
     if not root.is_dir():

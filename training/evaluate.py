@@ -99,9 +99,8 @@ def relabelled(files, csv_path, data):
 def predict_with_detection(model, files, max_pixels=MAX_IMAGE_PIXELS):
     """Labels and probabilities for the largest face in each photo, through the server's pipeline.
 
-    The server's own decoder judges each photo (it reads some the training loader cannot,
-    such as WebP); any photo it refuses (corrupt, too many pixels) does not stop the
-    others: all are named in one DataError at the end.
+    The server's own decoder judges each photo; any photo it refuses (corrupt, too many
+    pixels) does not stop the others: all are named in one DataError at the end.
     """
     from app.analysis import FrameAnalyzer
     from app.decode import ImageRejected
