@@ -4,6 +4,7 @@ them, and a report that holds the model's own answers."""
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -62,13 +63,14 @@ def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_pa
 
 def test_detect_reads_photos_as_the_server_does(tmp_path, tiny_bundle):
     """--detect runs each photo through the server's decoder and detector, end to end: a CMYK
-    JPEG is evaluated, a cut one is named."""
+    JPEG and a WebP are evaluated, a cut one is named."""
     photos = write_photos(tmp_path / "photos")
     cmyk = Image.fromarray(photo_with_face(0, 0)).convert("CMYK")
     cmyk.save(photos / "happy" / "cmyk.jpg", "JPEG")
+    (photos / "angry" / "phone.webp").write_bytes(encode(photo_with_face(0, 0), "WEBP"))
     result = evaluate("--data", str(photos), "--model", str(tiny_bundle), "--detect", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout)["n"] == 5  # four faces and the CMYK one
+    assert json.loads(result.stdout)["n"] == 6  # four faces, the CMYK one and the WebP
 
     (photos / "sad" / "cut.jpg").write_bytes(encode(photo_with_face(0, 0))[:5000])
     result = evaluate("--data", str(photos), "--model", str(tiny_bundle), "--detect", "--json")
@@ -113,7 +115,7 @@ class RecordingModel:
 def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path):
     """A 100-px face shrunk to 48 px as the server's crop is: the same pixels."""
     from app.faces import FaceBox, crop_face
-    from training.evaluate import predict_folder
+    from training.evaluate import folder_faces, predict_folder
 
     rng = np.random.default_rng(0)
     faces = []
@@ -124,7 +126,7 @@ def test_folder_faces_are_resized_and_rounded_as_the_server_crops_them(tmp_path)
         faces.append(pixels)
     model = RecordingModel()
     files = [(label, tmp_path / label / "face.png") for label in LABELS]
-    y_true, _, _ = predict_folder(model, files)
+    y_true, _, _ = predict_folder(model, *folder_faces(files, 48))
     assert y_true.tolist() == [0, 1, 2, 3]
     evaluated = np.concatenate(model.batches)[..., 0].astype(int)
     server = np.stack([crop_face(face, FaceBox(0, 0, 100, 100), (48, 48), margin=0)
@@ -138,6 +140,24 @@ def write_faces(root):
         (root / label / "face.png").write_bytes(encode(np.full((48, 48), 40 * index, np.uint8),
                                                        "PNG"))
     return root
+
+
+def test_a_broken_image_is_named_before_the_model_loads(tmp_path, tiny_bundle, capsys):
+    """The faces are read first: the broken one is named, not the model that would fail later."""
+    from training.evaluate import main
+
+    faces = write_faces(tmp_path / "faces")
+    (faces / "sad" / "cut.png").write_bytes(encode(np.zeros((48, 48), np.uint8), "PNG")[:40])
+    unloadable = tmp_path / "unloadable.keras"  # a zip archive, but no Keras model in it
+    with zipfile.ZipFile(unloadable, "w") as archive:
+        archive.writestr("config.json", "{}")
+    metadata = json.loads(tiny_bundle.with_suffix(".json").read_text())
+    del metadata["sha256"]
+    unloadable.with_suffix(".json").write_text(json.dumps(metadata))
+    with pytest.raises(SystemExit, match=r"(?s)^error: 1 unreadable image\(s\):.*sad/cut\.png"):
+        main(["--data", str(faces), "--model", str(unloadable)])
+    with pytest.raises(SystemExit, match=r"^error: cannot load .*unloadable\.keras"):
+        main(["--data", str(write_faces(tmp_path / "good")), "--model", str(unloadable)])
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file"])

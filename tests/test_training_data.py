@@ -17,7 +17,7 @@ def face(seed=0, size=(40, 40)):
 
 
 def write_good_faces(root, per_class=2):
-    """Grey and colour JPEGs and PNGs of odd sizes: what the loader reads."""
+    """Grey and colour JPEGs, PNGs and WebPs of odd sizes: what the loader reads."""
     for index, label in enumerate(LABELS):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
@@ -25,6 +25,7 @@ def write_good_faces(root, per_class=2):
             (root / label / f"grey{i}.jpg").write_bytes(encode(pixels))
             colour = np.dstack([pixels, pixels[::-1], 255 - pixels])
             (root / label / f"colour{i}.PNG").write_bytes(encode(colour, "PNG"))
+            (root / label / f"colour{i}.webp").write_bytes(encode(colour, "WEBP"))
     return root
 
 
@@ -44,7 +45,6 @@ BAD_FILES = {
     "empty.jpeg": lambda: b"",
     "text.png": lambda: b"not an image at all",
     "grey.bmp": lambda: encode(face(), "BMP"),
-    "photo.webp": lambda: encode(face(), "WEBP"),
     "photo.TIFF": lambda: encode(face(), "TIFF"),
     "photo.heic": lambda: b"\x00\x00\x00\x18ftypheic",
     "._grey0.jpg": lambda: b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ",  # AppleDouble
@@ -63,7 +63,7 @@ def test_every_file_of_another_format_is_named_in_one_error(tmp_path):
     message = str(failure.value)
     assert message.startswith(f"{len(BAD_FILES) - len(UNDECODABLE)} unreadable image(s)")
     for name in set(BAD_FILES) - set(UNDECODABLE):
-        assert f"sad/{name} (only JPEG and PNG are read: convert it)" in message
+        assert f"sad/{name} (only JPEG, PNG and WebP are read: convert it)" in message
 
 
 def test_every_undecodable_file_is_named_in_one_error(tmp_path):
@@ -76,7 +76,7 @@ def test_every_undecodable_file_is_named_in_one_error(tmp_path):
     assert message.startswith(f"{len(UNDECODABLE)} unreadable image(s)")
     for name in UNDECODABLE:
         assert f"sad/{name} (" in message
-    assert "text.png (not a JPEG or PNG image)" in message
+    assert "text.png (not a JPEG, PNG or WebP image)" in message
     assert "._grey0.jpg (a macOS metadata file, not a photo: delete it)" in message
 
 
@@ -94,10 +94,10 @@ def test_what_passes_the_scan_loads_grey_colour_and_cmyk_at_any_size(tmp_path):
     write_good_faces(tmp_path)
     (tmp_path / "sad" / "cmyk.jpg").write_bytes(cmyk_jpeg())
     files = scan_folder(tmp_path)
-    assert {label: len(paths) for label, paths in files.items()} == {**dict.fromkeys(LABELS, 4),
-                                                                     "sad": 5}
+    assert {label: len(paths) for label, paths in files.items()} == {**dict.fromkeys(LABELS, 6),
+                                                                     "sad": 7}
     faces = load_faces([path for paths in files.values() for path in paths], 32)
-    assert faces.shape == (17, 32, 32, 1) and faces.dtype == np.uint8
+    assert faces.shape == (25, 32, 32, 1) and faces.dtype == np.uint8
 
 
 def test_other_formats_alone_are_a_folder_without_images(tmp_path):
@@ -106,5 +106,5 @@ def test_other_formats_alone_are_a_folder_without_images(tmp_path):
         (tmp_path / label).mkdir()
         (tmp_path / label / "a.bmp").write_bytes(encode(face(), "BMP"))
     with pytest.raises(DataError, match=r"no images in angry, happy, neutral, sad "
-                                        r"\(readable formats: \.jpg \.jpeg \.png\)"):
+                                        r"\(readable formats: \.jpg \.jpeg \.png \.webp\)"):
         scan_folder(tmp_path)

@@ -16,10 +16,10 @@ from PIL import Image
 
 from app.emotions import LABELS
 
-# What the loader reads (JPEG and PNG, the formats of cameras and face data sets).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# What the loader reads: the formats the server accepts (app/decode.py's ACCEPTED_FORMATS).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # Other image formats are refused by name rather than skipped unseen (unless a caller asks).
-OTHER_IMAGE_EXTENSIONS = (".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+OTHER_IMAGE_EXTENSIONS = (".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif")
 SHOW_AT_MOST = 10
 
 
@@ -27,12 +27,11 @@ class DataError(Exception):
     """The data folder cannot be used as it is."""
 
 
-def scan_folder(root, labels=LABELS, other_formats=False):
-    """Map each label to its JPEG and PNG files under `root/<label>/`, checking the layout.
+def scan_folder(root, labels=LABELS):
+    """Map each label to its JPEG, PNG and WebP files under `root/<label>/`, checking the layout.
 
-    Files of other image formats are refused by name, or with `other_formats` left out without
-    a word (`training.evaluate --detect`). `load_faces` or `read_grey` decodes the files, and
-    names those that cannot be decoded.
+    Files of other image formats are refused by name. `load_faces` or `read_grey` decodes the
+    files, and names those that cannot be decoded.
     """
     root = Path(root)
     if not root.is_dir():
@@ -54,9 +53,9 @@ def scan_folder(root, labels=LABELS, other_formats=False):
             f"{root}: no images in {', '.join(empty)} "
             f"(readable formats: {' '.join(IMAGE_EXTENSIONS)})"
         )
-    others = [f"{p} (only JPEG and PNG are read: convert it)" for paths in listed.values()
-              for p in paths if not _has_suffix(p, IMAGE_EXTENSIONS)]
-    if others and not other_formats:
+    others = [f"{p} (only JPEG, PNG and WebP are read: convert it)"
+              for paths in listed.values() for p in paths if not _has_suffix(p, IMAGE_EXTENSIONS)]
+    if others:
         raise unreadable_images(others)
     return files
 
@@ -106,7 +105,7 @@ def _why_undecodable(path, exc):
     if Path(path).name.startswith("._"):  # what macOS leaves beside files copied to other disks
         return "a macOS metadata file, not a photo: delete it"
     reason = str(exc) or type(exc).__name__
-    return "not a JPEG or PNG image" if "cannot identify image file" in reason else reason
+    return "not a JPEG, PNG or WebP image" if "cannot identify image file" in reason else reason
 
 
 def load_faces(paths, size):

@@ -60,18 +60,22 @@ def progress(message):
     print(f"[evaluate] {message}", file=sys.stderr, flush=True)
 
 
-def predict_folder(model, files):
-    """Labels and probabilities for already-cropped faces, read as training reads them."""
-    labels = [LABELS.index(label) for label, _ in files]
-    faces = load_faces([path for _, path in files], model.input_size[0])
+def folder_faces(files, size):
+    """Labels and grey faces for already-cropped images, read as training reads them."""
+    labels = np.array([LABELS.index(label) for label, _ in files])
+    return labels, load_faces([path for _, path in files], size)
+
+
+def predict_folder(model, labels, faces):
+    """Labels and probabilities for the faces, classified in batches."""
     y_prob, seconds = [], 0.0
-    for start in range(0, len(files), BATCH_SIZE):
+    for start in range(0, len(faces), BATCH_SIZE):
         started = time.perf_counter()
         y_prob.append(model.classify(faces[start:start + BATCH_SIZE]))
         seconds += time.perf_counter() - started
     progress(f"classified {len(labels)} faces in batches of {BATCH_SIZE}: "
              f"{seconds * 1000 / len(labels):.2f} ms per face")
-    return np.array(labels), np.concatenate(y_prob), 0
+    return labels, np.concatenate(y_prob), 0
 
 
 def relabelled(files, csv_path, data):
@@ -168,23 +172,26 @@ def format_table(report):
 
 
 def evaluate(args):
-    from app.bundle import BundleError
+    """The report on args.data. Everything about the data is checked before the model loads,
+    so a broken image is named at once, not after the model's ~10 s start-up."""
+    from app.bundle import BundleError, read_metadata
     from app.emotion_model import EmotionModel
 
-    try:
-        files = scan_folder(args.data, other_formats=args.detect)
-        model = EmotionModel.load(args.model)
-    except (DataError, BundleError) as exc:
-        raise SystemExit(f"error: {exc}") from None
-    progress(f"model {args.model}, {sum(len(v) for v in files.values())} images in {args.data}")
     started = time.perf_counter()
-    pairs = [(label, path) for label, paths in files.items() for path in paths]
     try:
+        files = scan_folder(args.data)
+        metadata = read_metadata(args.model)
+        progress(f"model {args.model}, {sum(len(v) for v in files.values())} images in {args.data}")
+        pairs = [(label, path) for label, paths in files.items() for path in paths]
         if args.relabel:
             pairs = relabelled(pairs, args.relabel, args.data)
-        predict = predict_with_detection if args.detect else predict_folder
-        y_true, y_prob, no_face = predict(model, pairs)
-    except DataError as exc:
+        faces = None if args.detect else folder_faces(pairs, metadata["input_size"][0])
+        model = EmotionModel.load(args.model, metadata)
+        if args.detect:
+            y_true, y_prob, no_face = predict_with_detection(model, pairs)
+        else:
+            y_true, y_prob, no_face = predict_folder(model, *faces)
+    except (DataError, BundleError) as exc:
         raise SystemExit(f"error: {exc}") from None
     report = classification_report(y_true, y_prob.argmax(axis=1), LABELS)
     report.update(ece=round(expected_calibration_error(y_prob, y_true), 4),

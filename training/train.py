@@ -13,10 +13,10 @@ and serve the result with `MODEL_PATH=models/mine.keras`. Or run it cell by cell
 (Colab, Jupyter, VS Code): edit `NOTEBOOK_ARGS` in the Setup cell, then run the cells in order.
 
 `--data DIR` holds `train/<label>/*` (or `<label>/*` directly): face images of any size, grey
-or colour, JPEG or PNG. With a `valid/<label>/*` beside `train/`, the run validates on it (FER+'s
-protocol); otherwise it holds out a seeded share of `train/`. With a `votes.csv` (FER+'s ten
-annotators' votes per image), it learns each face's share of votes instead of one label. A
-`test/` folder is never read here: `python -m training.evaluate` judges the bundle on it.
+or colour, JPEG, PNG or WebP. With a `valid/<label>/*` beside `train/`, the run validates on it
+(FER+'s protocol); otherwise it holds out a seeded share of `train/`. With a `votes.csv`
+(FER+'s ten annotators' votes per image), it learns each face's share of votes instead of one
+label. A `test/` folder is never read here: `python -m training.evaluate` judges the bundle on it.
 
 The recipe: the head alone for one epoch (VGG16 frozen, so the random head does not wreck the
 pretrained features), then VGG16's blocks 2–5 with AdamW and a warm-up + cosine-decay schedule,
