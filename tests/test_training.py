@@ -4,6 +4,7 @@ seeded one, an interrupted run resumed, the bundle the app serves, and clear ref
 import csv
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -270,6 +271,32 @@ def test_a_broken_data_folder_is_refused_with_what_is_wrong(tmp_path):
     result = refused("--data", str(tmp_path / "data"), *SMALL,
                      "--out", str(tmp_path / "m.keras"), "--run-dir", str(tmp_path / "run"))
     assert re.search(r"error: 1 unreadable image\(s\):\n  .*sad/3\.jpg \(", result.stderr)
+    assert not (tmp_path / "run" / "run.json").exists()  # the same command works once it is fixed
+
+
+def with_a_broken_image(data):
+    write_faces(data / "train")
+    (data / "train" / "sad" / "3.jpg").write_bytes(b"\xff\xd8\xff broken")
+    return data
+
+
+def test_a_wrong_valid_folder_is_named_before_any_image_is_decoded(tmp_path):
+    data = with_a_broken_image(tmp_path / "data")
+    shutil.rmtree(write_faces(data / "valid", per_class=1) / "sad")
+    result = refused("--data", str(data), *SMALL, "--out", str(tmp_path / "m.keras"),
+                     "--run-dir", str(tmp_path / "run"))
+    assert "valid: expected one folder per label" in result.stderr
+    assert "unreadable" not in result.stderr
+
+
+def test_a_resume_of_another_run_is_refused_before_any_image_is_decoded(tmp_path):
+    data = with_a_broken_image(tmp_path / "data")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"lr": 0.5}))
+    result = refused("--data", str(data), *SMALL, "--resume", "--out", str(tmp_path / "m.keras"),
+                     "--run-dir", str(tmp_path / "run"))
+    assert "error: --resume: this run was started with other --epochs None (now 12)" in result.stderr
+    assert "unreadable" not in result.stderr
 
 
 @pytest.mark.parametrize("data, extra, message", [

@@ -211,10 +211,9 @@ def read_history():
 
 
 # %%
-def labelled_faces(folder, votes):
-    """(faces, targets, paths) of `folder`'s `<label>/*` images."""
-    paths, targets = targets_for(scan_folder(folder), args.data, votes)
-    return load_faces(paths, CROP_SIZE), targets, paths
+def labelled_paths(folder, votes):
+    """(paths, targets) of `folder`'s `<label>/*` images: the layout checked, nothing decoded."""
+    return targets_for(scan_folder(folder), args.data, votes)
 
 
 def seeded_split(count, fraction, seed):
@@ -235,11 +234,9 @@ def run_record(paths):
             "images_sha256": hashlib.sha256(names.encode()).hexdigest()}
 
 
-def record_or_check_run(record):
+def check_resumed_run(record):
+    """Refuse a --resume whose options or images differ from the run it would continue."""
     path = args.run_dir / "run.json"
-    if not args.resume:
-        path.write_text(json.dumps(record, indent=2) + "\n")
-        return
     try:
         earlier = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -261,21 +258,26 @@ def class_weights(targets):
 
 train_folder = args.data / "train" if (args.data / "train").is_dir() else args.data
 valid_folder = args.data / "valid"
-log(f"reading {train_folder} …")
 try:
     votes = read_votes(args.data / "votes.csv") if (args.data / "votes.csv").is_file() else None
-    x_train, y_train, train_paths = labelled_faces(train_folder, votes)
+    train_paths, y_train = labelled_paths(train_folder, votes)
     if valid_folder.is_dir():
-        x_val, y_val, val_paths = labelled_faces(valid_folder, votes)
+        val_paths, y_val = labelled_paths(valid_folder, votes)
         split = f"validating on {valid_folder}"
     else:
-        keep, held = seeded_split(len(x_train), args.val_fraction, args.seed)
-        x_train, x_val, y_train, y_val = x_train[keep], x_train[held], y_train[keep], y_train[held]
-        val_paths = []
+        keep, held = seeded_split(len(train_paths), args.val_fraction, args.seed)
+        train_paths, val_paths = [train_paths[i] for i in keep], [train_paths[i] for i in held]
+        y_train, y_val = y_train[keep], y_train[held]
         split = f"{len(held)} held out for validation (--seed {args.seed})"
+    record = run_record(train_paths + val_paths)
+    if args.resume:
+        check_resumed_run(record)
+    log(f"reading {len(train_paths) + len(val_paths):,} images in {args.data} …")
+    faces = load_faces(train_paths + val_paths, CROP_SIZE)  # every broken image named at once
 except DataError as exc:
     sys.exit(f"error: {exc}")
-record_or_check_run(run_record(train_paths + val_paths))
+x_train, x_val = faces[:len(train_paths)], faces[len(train_paths):]
+(args.run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 counts = dict(zip(LABELS, np.bincount(y_train.argmax(axis=1), minlength=len(LABELS))))
 log(f"{len(x_train)} faces for training ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
     f"{len(x_val)} for validation: {split}; "
