@@ -160,6 +160,8 @@ def test_without_valid_or_votes_a_seeded_share_is_held_out_and_folders_label(tmp
 
 
 def test_the_bundle_follows_the_contract_and_is_calibrated(trained):
+    import keras
+
     out = trained["out"]
     metadata = read_metadata(out)
     assert metadata["labels"] == list(LABELS)
@@ -167,6 +169,8 @@ def test_the_bundle_follows_the_contract_and_is_calibrated(trained):
     assert metadata["training"]["command"] == "python -m training.train " + " ".join(
         trained["args"]) + " --resume"
     assert 0 <= metadata["metrics"]["validation"]["ece"] <= 1
+    model = keras.saving.load_model(out, compile=False)  # with the mirror: the network nested
+    assert metadata["training"]["mirror"] is (model.name == "moodtunes_vgg16_mirrored")
     for picture in ("small.training.png", "small.reliability.png"):
         assert out.with_name(picture).stat().st_size > 1000
     assert not list(out.parent.glob(".small.*")), "temporary files left behind"
