@@ -126,6 +126,14 @@ def test_an_interrupted_run_says_how_to_go_on_and_resumes_after_its_last_epoch(t
     assert sorted(set(epochs)) == [0, 1, 2] and len(epochs) <= 4 and epochs[0] == 0
 
 
+def test_a_log_file_shows_progress_within_each_epoch(trained):
+    """Written to a file (not a terminal), Keras logs a line an epoch; the run adds its own."""
+    lines = [line for line in trained["resumed"].stdout.splitlines() if ": step " in line]
+    assert lines, trained["resumed"].stdout[-2000:]
+    assert re.search(r"epoch [23]/3: step 1/\d+, loss \d\.\d{4}, accuracy \d\.\d{4}, "
+                     r"~\d+ min to the epoch's end$", lines[0])
+
+
 def test_votes_are_the_targets_and_valid_is_the_validation_split(trained):
     stdout = trained["resumed"].stdout
     assert "24 faces for training" in stdout and "8 for validation" in stdout

@@ -393,12 +393,30 @@ def save_weights_atomically(model, path):
     os.replace(partial, path)
 
 
+class LogProgress(keras.callbacks.Callback):
+    """A line every tenth of an epoch, for a log file: Keras's own log is one line an epoch,
+    an hour apart on a CPU."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.began = epoch, time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps, done = self.params["steps"], batch + 1
+        if done % max(steps // 10, 1) == 0 and done < steps:
+            minutes_left = (time.monotonic() - self.began) / done * (steps - done) / 60
+            log(f"epoch {self.epoch + 1}/{self.params['epochs']}: step {done}/{steps}, "
+                f"loss {logs['loss']:.4f}, accuracy {logs['accuracy']:.4f}, "
+                f"~{minutes_left:.0f} min to the epoch's end")
+
+
 def compile_model(learning_rate):
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4),
                   loss="categorical_crossentropy", metrics=["accuracy"])
 
 
-verbose = 1 if sys.stdout.isatty() else 2
+live_output = sys.stdout.isatty() or running_in_notebook()  # Keras draws a progress bar there
+verbose = 1 if live_output else 2
+progress = [] if live_output else [LogProgress()]
 weights_by_class = class_weights(y_train)
 head_weights = args.run_dir / "head.weights.h5"
 best_weights = args.run_dir / "best.weights.h5"
@@ -408,13 +426,13 @@ if not args.init_from and not head_weights.exists():
     base.trainable = False
     compile_model(HEAD_LR)
     model.fit(train_ds, validation_data=val_ds, epochs=HEAD_EPOCHS,
-              class_weight=weights_by_class, shuffle=False, verbose=verbose)
+              class_weight=weights_by_class, shuffle=False, verbose=verbose, callbacks=progress)
     save_weights_atomically(model, head_weights)
 elif head_weights.exists():
     model.load_weights(head_weights)
 
 if not finished.exists():
-    log(f"phase 2: VGG16 blocks {FIRST_TRAINED_BLOCK}–5 too, {args.epochs} epochs, "
+    log(f"phase 2: VGG16 blocks {FIRST_TRAINED_BLOCK}–5 too, {args.epochs} epoch(s), "
         f"peak lr {args.lr}")
     set_trainable_blocks(base, FIRST_TRAINED_BLOCK)
     steps = int(train_ds.cardinality())
@@ -424,6 +442,7 @@ if not finished.exists():
         warmup_target=args.lr, warmup_steps=warmup))
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
               class_weight=weights_by_class, shuffle=False, verbose=verbose, callbacks=[
+                  *progress,
                   keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: hold_signals(True)),
                   KeepBestEpoch(best_weights, args.patience),
                   keras.callbacks.CSVLogger(str(history_csv), append=True),
