@@ -2,10 +2,8 @@
 them, and a report that holds the model's own answers."""
 
 import json
-import subprocess
-import sys
+import re
 import zipfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,11 +11,11 @@ import pytest
 from PIL import Image
 
 from app.emotions import LABELS
+from tests import cli
 from tests.bundles import make_brightness_bundle
 from tests.images import astronaut, encode, no_face
 from training.dataset import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
 FACE_SIDE = 384  # the detector halves a 640-px photo: big enough to still find the face
 
 
@@ -40,8 +38,7 @@ def write_photos(root):
 
 
 def evaluate(*args):
-    return subprocess.run([sys.executable, "-m", "training.evaluate", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return cli.run("training.evaluate", *args)
 
 
 def test_detect_prints_the_json_contract_and_counts_photos_without_a_face(tmp_path, tiny_bundle):
@@ -142,8 +139,9 @@ def write_faces(root):
     return root
 
 
-def test_a_broken_image_is_named_before_the_model_loads(tmp_path, tiny_bundle, capsys):
-    """The faces are read first: the broken one is named, not the model that would fail later."""
+def test_a_broken_image_is_named_before_the_model_loads(tmp_path, tiny_bundle):
+    """The faces are read first, before TensorFlow: the broken one is named at once, not the
+    model that would fail later."""
     from training.evaluate import main
 
     faces = write_faces(tmp_path / "faces")
@@ -154,8 +152,8 @@ def test_a_broken_image_is_named_before_the_model_loads(tmp_path, tiny_bundle, c
     metadata = json.loads(tiny_bundle.with_suffix(".json").read_text())
     del metadata["sha256"]
     unloadable.with_suffix(".json").write_text(json.dumps(metadata))
-    with pytest.raises(SystemExit, match=r"(?s)^error: 1 unreadable image\(s\):.*sad/cut\.png"):
-        main(["--data", str(faces), "--model", str(unloadable)])
+    result = cli.refused("training.evaluate", "--data", str(faces), "--model", str(unloadable))
+    assert re.search(r"(?ms)^error: 1 unreadable image\(s\):.*sad/cut\.png", result.stderr)
     with pytest.raises(SystemExit, match=r"^error: cannot load .*unloadable\.keras"):
         main(["--data", str(write_faces(tmp_path / "good")), "--model", str(unloadable)])
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,10 @@ from PIL import Image
 
 from app.bundle import read_metadata
 from app.emotions import LABELS
+from tests import cli
+from tests.cli import ROOT, run
 from tests.images import SHARED, shared
 
-ROOT = Path(__file__).resolve().parents[1]
 # Random VGG16 weights at VGG16's smallest input: seconds per run, not minutes.
 SMALL = ["--weights", "none", "--net-size", "32", "--batch-size", "8"]
 VOTE_HEADER = ["path", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
@@ -57,28 +57,8 @@ def write_ferplus_like(data):
     return data
 
 
-def run(module, *args):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-
-
-# Runs training.train as `python -m` does and says at its exit whether TensorFlow was imported.
-REFUSAL_RUNNER = """
-import runpy, sys
-try:
-    runpy.run_module("training.train", run_name="__main__", alter_sys=True)
-finally:
-    print("TensorFlow imported:", "tensorflow" in sys.modules, file=sys.stderr)
-"""
-
-
 def refused(*args):
-    """A run of training.train that must stop with a clear error before importing TensorFlow."""
-    result = subprocess.run([sys.executable, "-c", REFUSAL_RUNNER, *args], cwd=ROOT, check=False,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "TensorFlow imported: False" in result.stderr
-    return result
+    return cli.refused("training.train", *args)
 
 
 def history_epochs(run_dir):

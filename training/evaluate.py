@@ -172,10 +172,9 @@ def format_table(report):
 
 
 def evaluate(args):
-    """The report on args.data. Everything about the data is checked before the model loads,
-    so a broken image is named at once, not after the model's ~10 s start-up."""
+    """The report on args.data. Everything about the data is checked before TensorFlow is
+    imported and the model loads, so a broken image is named at once, not ~10 s later."""
     from app.bundle import BundleError, read_metadata
-    from app.emotion_model import EmotionModel
 
     started = time.perf_counter()
     try:
@@ -186,6 +185,8 @@ def evaluate(args):
         if args.relabel:
             pairs = relabelled(pairs, args.relabel, args.data)
         faces = None if args.detect else folder_faces(pairs, metadata["input_size"][0])
+        from app.emotion_model import EmotionModel
+
         model = EmotionModel.load(args.model, metadata)
         if args.detect:
             y_true, y_prob, no_face = predict_with_detection(model, pairs)
