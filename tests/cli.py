@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def run(module, *args):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
@@ -24,7 +25,7 @@ finally:
 def refused(module, *args):
     """A run of `module` that must stop with a clear error before importing TensorFlow."""
     result = subprocess.run([sys.executable, "-c", REFUSAL_RUNNER, module, *args], cwd=ROOT,
-                            check=False, capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "TensorFlow imported: False" in result.stderr
     return result

@@ -18,7 +18,7 @@ from app.emotions import LABELS
 
 # What the loader reads: the formats the server accepts (app/decode.py's ACCEPTED_FORMATS).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-# Other image formats are refused by name rather than skipped unseen (unless a caller asks).
+# Other image formats are refused by name rather than skipped unseen.
 OTHER_IMAGE_EXTENSIONS = (".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif")
 SHOW_AT_MOST = 10
 
