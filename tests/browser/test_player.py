@@ -129,6 +129,35 @@ def test_player_controls_stay_in_view_on_a_phone_and_a_laptop(camera_page, serve
     assert errors == []
 
 
+FOCUS_UNDER_DOCK = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || el.closest('#dock')) return null;
+  const r = el.getBoundingClientRect();
+  const dock = document.querySelector('#dock').getBoundingClientRect();
+  return r.bottom > dock.top + 1 ? (el.getAttribute('aria-label') || el.id || el.textContent).trim() : null;
+}"""
+
+
+def test_keyboard_focus_is_never_hidden_under_the_player_bar(camera_page, server):
+    """Tabbing down the page, the control with the focus scrolls clear of the fixed player bar
+    (it stopped behind it: a track, a mood's select, its focus ring out of sight)."""
+    page, errors = camera_page
+    scripted_moods(page, server)
+    start_camera(page, server)
+    page.wait_for_selector("body[data-playlist-mood=sad]", timeout=15_000)
+    for width, height in ((390, 844), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("() => { window.scrollTo(0, 0); document.activeElement.blur(); }")
+        hidden = []
+        for _ in range(45):
+            page.keyboard.press("Tab")
+            under = page.evaluate(FOCUS_UNDER_DOCK)
+            if under:
+                hidden.append(under)
+        assert hidden == [], f"{width}x{height}: focus hidden under the player bar"
+    assert errors == []
+
+
 def test_media_session_and_tab_title_name_the_local_track_playing(camera_page, server):
     page, errors = camera_page
     scripted_moods(page, server)
