@@ -105,6 +105,30 @@ def test_an_unreachable_server_does_not_leave_the_last_reading_on_screen(camera_
     assert [error for error in errors if "Failed to load resource" not in error] == []  # aborted on purpose
 
 
+def test_an_unreachable_server_is_announced_once_not_on_every_retry(camera_page, server):
+    """The camera status is a live region: screen readers read it out whenever its text is
+    replaced, so a retry that says the same thing must leave it alone."""
+    page, errors = camera_page
+    start_camera(page, server)
+    page.wait_for_function("() => Number(document.body.dataset.frames || 0) >= 1", timeout=30_000)
+    page.evaluate("""() => {
+      window.__statusChanges = 0;
+      new MutationObserver(() => { window.__statusChanges += 1; }).observe(
+        document.querySelector('#camera-status'), {childList: true, subtree: true, characterData: true});
+    }""")
+    failures = []
+    page.on("requestfailed", lambda request: failures.append(request.url) if "/api/predict" in request.url else None)
+    page.route("**/api/predict", lambda route: route.abort())  # the server is gone
+    for _ in range(200):  # four retries, backing off: about 6 s
+        if len(failures) >= 4:
+            break
+        page.wait_for_timeout(100)
+    assert len(failures) >= 4
+    assert "retrying" in page.inner_text("#camera-status").lower()
+    assert page.evaluate("() => window.__statusChanges") == 1
+    assert [error for error in errors if "Failed to load resource" not in error] == []
+
+
 def test_local_track_plays_in_the_page(camera_page, server, artifacts):
     page, errors = camera_page
     start_camera(page, server)
