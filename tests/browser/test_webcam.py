@@ -177,6 +177,40 @@ def test_refused_camera_explains_and_offers_a_photo(no_camera_page, server, arti
     assert errors == []
 
 
+def test_a_photo_that_takes_long_to_send_is_not_cut_off(no_camera_page, server, tmp_path):
+    """A 3.5 MB photo over a phone's slow uplink (1.5 Mbit/s) takes 19 s to send: the page waits for
+    the answer instead of giving up after the 15 s it allows a camera frame and saying the
+    server took too long. The answer is held back here for 17 s in place of the slow upload."""
+    import json
+    import time
+
+    import numpy as np
+
+    from tests.browser.conftest import fake_prediction
+
+    page, errors = no_camera_page
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(encode(np.random.default_rng(0).integers(0, 256, (1500, 2000, 3), dtype=np.uint8), quality=95))
+    assert photo.stat().st_size > 3_000_000
+    answer = json.dumps(fake_prediction(server, "happy"))
+
+    def slow(route):
+        time.sleep(17)  # blocks Playwright's side only: the page's own timers run on
+        try:
+            route.fulfill(status=200, content_type="application/json", body=answer)
+        except Exception:  # the page gave up on the request
+            pass
+
+    page.route("**/api/predict", slow)
+    page.goto(server)
+    page.set_input_files("#upload-input", str(photo))
+    page.wait_for_function("() => ['done', 'error'].includes(document.body.dataset.upload)", timeout=60_000)
+    assert page.inner_text("#upload-alert") == ""
+    assert page.get_attribute("body", "data-upload") == "done"
+    assert "happy" in page.inner_text("#upload-status").lower()
+    assert errors == []
+
+
 def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page, server, artifacts):
     """The server's answers are scripted here, to change the mood on cue."""
     import json
