@@ -272,6 +272,8 @@ async function analysePhoto() {
     if (request !== uploadRequest) return; // a newer photo was chosen meanwhile
     body.dataset.upload = "error";
     uploadResult.replaceChildren();
+    // Emptied, so that choosing the same photo again (to try again) is a change the page hears.
+    uploadInput.value = "";
     showUploadMessage(error instanceof ApiError ? error.message : "Something went wrong sending the photo.", true);
     return;
   }

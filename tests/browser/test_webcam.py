@@ -211,6 +211,39 @@ def test_a_photo_that_takes_long_to_send_is_not_cut_off(no_camera_page, server, 
     assert errors == []
 
 
+def test_the_same_photo_can_be_tried_again_after_a_failure(no_camera_page, server, tmp_path):
+    """"Try again shortly", the page says while the model loads: choosing the same photo again
+    (through the file chooser, as a person does) sends it again. The browser fires no change for
+    a file input given the file it already holds, so the second choice did nothing at all."""
+    import json
+
+    from tests.browser.conftest import fake_prediction
+
+    page, errors = no_camera_page
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(encode(astronaut()))
+    answers = [json.dumps({"error": {"code": "model_loading", "message": "the model is still loading; try again shortly"}}),
+               json.dumps(fake_prediction(server, "happy"))]
+    sent = []
+
+    def answer(route):
+        sent.append(route.request.url)
+        route.fulfill(status=503 if len(sent) == 1 else 200, content_type="application/json",
+                      body=answers[min(len(sent), 2) - 1])
+
+    page.route("**/api/predict", answer)
+    page.goto(server)
+    for expected in ("error", "done"):
+        with page.expect_file_chooser() as chooser:
+            page.click("#upload-input")
+        chooser.value.set_files(str(photo))
+        page.wait_for_selector(f"body[data-upload={expected}]", timeout=10_000)
+    assert len(sent) == 2
+    assert page.inner_text("#upload-alert") == ""
+    assert "happy" in page.inner_text("#upload-status").lower()
+    assert [error for error in errors if "503" not in error] == []  # the first answer, on purpose
+
+
 def test_mood_change_queues_the_new_playlist_after_the_current_track(camera_page, server, artifacts):
     """The server's answers are scripted here, to change the mood on cue."""
     import json
