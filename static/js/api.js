@@ -2,6 +2,9 @@
 // person can read (the server's error.message when it sent one).
 
 const REQUEST_TIMEOUT_MS = 15000;
+// What is sent counts too: a photo of a few MB over a phone's slow uplink takes longer than
+// that to send. An upload gets 1 ms more for every 64 bytes (as if sent at 64 KB/s).
+const UPLOAD_BYTES_PER_MS = 64;
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "error" } = {}) {
@@ -16,7 +19,8 @@ export class ApiError extends Error {
 export async function predict(image, { filename = "frame.jpg", signal } = {}) {
   const form = new FormData();
   form.append("image", image, filename);
-  return request("/api/predict", { method: "POST", body: form, signal });
+  const timeoutMs = REQUEST_TIMEOUT_MS + (Number(image && image.size) || 0) / UPLOAD_BYTES_PER_MS;
+  return request("/api/predict", { method: "POST", body: form, signal, timeoutMs });
 }
 
 /** {emotion: {emotion, match, lift}} for every emotion. */
@@ -30,9 +34,9 @@ export async function fetchPlaylistSet(emotion) {
   return request(`/api/playlists/${encodeURIComponent(emotion)}`);
 }
 
-async function request(url, { method = "GET", body, signal } = {}) {
+async function request(url, { method = "GET", body, signal, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
   const timeout = typeof AbortSignal !== "undefined" && AbortSignal.timeout
-    ? AbortSignal.timeout(REQUEST_TIMEOUT_MS) : undefined;
+    ? AbortSignal.timeout(Math.round(timeoutMs)) : undefined;
   const combined = signal && timeout && AbortSignal.any ? AbortSignal.any([signal, timeout]) : signal || timeout;
   let response;
   try {

@@ -140,7 +140,9 @@ function toggleCamera() {
 function showLiveError(error) {
   if (error && error.name === "AbortError") return;
   const status = $("camera-status");
-  status.textContent = `${error instanceof ApiError ? error.message : "Something went wrong reading the frame."} Retrying…`;
+  const text = `${error instanceof ApiError ? error.message : "Something went wrong reading the frame."} Retrying…`;
+  // A live region: replaced text is read out again, so each retry saying the same is left alone.
+  if (status.textContent !== text) status.textContent = text;
   status.classList.add("is-problem");
   // A frame that could not be read counts as one without a face: the last reading fades out
   // instead of staying on screen, as if live, while the server is unreachable.
@@ -270,6 +272,8 @@ async function analysePhoto() {
     if (request !== uploadRequest) return; // a newer photo was chosen meanwhile
     body.dataset.upload = "error";
     uploadResult.replaceChildren();
+    // Emptied, so that choosing the same photo again (to try again) is a change the page hears.
+    uploadInput.value = "";
     showUploadMessage(error instanceof ApiError ? error.message : "Something went wrong sending the photo.", true);
     return;
   }

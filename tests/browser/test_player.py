@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import (
-    alternating_camera, camera_browser, fake_prediction, replay_served_answers, start_camera,
+    ConsoleErrors, alternating_camera, camera_browser, fake_prediction, launch, replay_served_answers, start_camera,
 )
 
 READINGS_JS = Path(__file__).with_name("readings.js").read_text(encoding="utf-8")
@@ -127,6 +127,58 @@ def test_player_controls_stay_in_view_on_a_phone_and_a_laptop(camera_page, serve
         page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(artifacts / f"player-{width}x{height}.png"))
     assert errors == []
+
+
+FOCUS_UNDER_DOCK = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || el.closest('#dock')) return null;
+  const r = el.getBoundingClientRect();
+  const dock = document.querySelector('#dock').getBoundingClientRect();
+  return r.bottom > dock.top + 1 ? (el.getAttribute('aria-label') || el.id || el.textContent).trim() : null;
+}"""
+
+
+def test_keyboard_focus_is_never_hidden_under_the_player_bar(camera_page, server):
+    """Tabbing down the page, the control with the focus scrolls clear of the fixed player bar
+    (it stopped behind it: a track, a mood's select, its focus ring out of sight)."""
+    page, errors = camera_page
+    scripted_moods(page, server)
+    start_camera(page, server)
+    page.wait_for_selector("body[data-playlist-mood=sad]", timeout=15_000)
+    for width, height in ((390, 844), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("() => { window.scrollTo(0, 0); document.activeElement.blur(); }")
+        hidden = []
+        for _ in range(45):
+            page.keyboard.press("Tab")
+            under = page.evaluate(FOCUS_UNDER_DOCK)
+            if under:
+                hidden.append(under)
+        assert hidden == [], f"{width}x{height}: focus hidden under the player bar"
+    assert errors == []
+
+
+def test_the_mood_countdown_fits_in_the_player_bar_on_a_phone(playwright_instance, chromium_path, server):
+    """The player bar's lines keep to the bar: the mood line's sentence is read whole (it wraps)
+    and its countdown meter stays on screen (at 390 px both ran off the right edge)."""
+    browser = launch(playwright_instance, chromium_path)
+    try:
+        errors = ConsoleErrors()
+        page = errors.watch(browser.new_context(viewport={"width": 390, "height": 844}).new_page())
+        page.goto(server)
+        page.wait_for_function("() => /holds for/.test(document.querySelector('#mood-status').textContent)")
+        overflowing = page.evaluate("""() => {
+          const box = document.querySelector('.dock-text').getBoundingClientRect();
+          const right = Math.min(box.right, innerWidth) + 0.5;
+          return ['#now-playing', '#mood-status', '.mood-meter'].filter(
+            (selector) => document.querySelector(selector).getBoundingClientRect().right > right);
+        }""")
+        assert overflowing == []
+        assert page.evaluate("() => { const line = document.querySelector('#mood-status');"
+                             " return line.scrollWidth <= line.clientWidth; }"), "the mood line is cut short"
+        assert errors == []
+    finally:
+        browser.close()
 
 
 def test_media_session_and_tab_title_name_the_local_track_playing(camera_page, server):
