@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import (
-    ConsoleErrors, alternating_camera, camera_browser, fake_prediction, launch, replay_served_answers, start_camera,
+    ConsoleErrors, alternating_camera, camera_browser, fake_prediction, launch,
+    replay_served_answers, start_camera,
 )
 
 READINGS_JS = Path(__file__).with_name("readings.js").read_text(encoding="utf-8")
