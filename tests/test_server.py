@@ -2,9 +2,11 @@
 the other keeps serving, and a hostile request path cannot forge log lines."""
 
 import http.client
+import json
 import os
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -80,3 +82,28 @@ def test_a_request_path_cannot_forge_a_line_in_the_access_log(server):
     assert not any(line.startswith("2026-12-03 15:00:00,000") for line in log.splitlines())
     assert "\x00" not in log
     assert r"/api/x\r\n2026-12-03 15:00:00,000 ERROR moodtunes: forged\x00" in log
+
+
+def test_a_chunked_body_that_breaks_its_framing_is_a_400_and_logs_no_upload_bytes(server):
+    """A client that miscounts a chunk: gunicorn reads upload bytes as the next chunk's size line.
+    That is the client's fault (400, as Werkzeug answers any other broken body), and gunicorn's
+    message, which quotes those bytes, must not reach the log with a traceback."""
+    wait_until_every_worker_is_ready(server)
+    body, content_type = multipart_body(encode(astronaut()))
+    cut = len(body) // 2
+    chunked = (b"%x\r\n" % cut + body[:cut] + b"\r\n"
+               + b"FRAME-PIXELS-" + body[cut:] + b"\r\n0\r\n\r\n")  # no size line: upload bytes
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode() + chunked)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert json.loads(payload)["error"]["code"] == "bad_request"
+    deadline = time.monotonic() + 10
+    while '"POST /api/predict HTTP/1.1" 400' not in (log := server.log_path.read_text(errors="replace")):
+        assert time.monotonic() < deadline, "the request was not logged"
+        time.sleep(0.1)
+    assert "FRAME-PIXELS" not in log and "Traceback" not in log
