@@ -74,6 +74,14 @@ def printable(text):
 class EscapingLogger(Logger):
     atoms_wrapper_class = PrintableAtoms
 
+    def warning(self, msg, *args, **kwargs):
+        """gunicorn's "Invalid request from ip=…: <error>: '<what it read>'" quotes up to 4 KB of
+        what it could not parse: after a body longer than its Content-Length, bytes of the frame.
+        The quote is left out; the error's name stays."""
+        if msg.startswith("Invalid request from ip="):
+            msg = ": ".join(msg.split(": ", 2)[:2])
+        super().warning(msg, *args, **kwargs)
+
 
 logger_class = EscapingLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -107,3 +107,24 @@ def test_a_chunked_body_that_breaks_its_framing_is_a_400_and_logs_no_upload_byte
         assert time.monotonic() < deadline, "the request was not logged"
         time.sleep(0.1)
     assert "FRAME-PIXELS" not in log and "Traceback" not in log
+
+
+def test_bytes_sent_past_a_body_do_not_reach_the_log(server):
+    """A client sending more than its Content-Length: gunicorn reads the rest as the next request
+    and warns about it, quoting what it read (here bytes of the frame); the quote is left out."""
+    wait_until_every_worker_is_ready(server)
+    body, content_type = multipart_body(encode(astronaut()))
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                     + b"FRAME-PIXELS\x11\x22\x33\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+    deadline = time.monotonic() + 10
+    while "Invalid request from" not in (log := server.log_path.read_text(errors="replace")):
+        assert time.monotonic() < deadline, "gunicorn did not warn about the bytes after the body"
+        time.sleep(0.1)
+    assert "FRAME-PIXELS" not in log
+    assert "Invalid HTTP request line" in log  # what went wrong is still said
