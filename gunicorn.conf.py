@@ -104,3 +104,5 @@ def pre_fork(server, worker):
     meanwhile, so no client ever meets a worker still answering 503 model_loading."""
     if next(_forks) >= server.num_workers:
         os.environ["MODEL_LOADING"] = "eager"
+        # A bundle or catalogue broken on disk since start-up then fails this worker alone (wsgi.py).
+        os.environ["MOODTUNES_REPLACEMENT_WORKER"] = "1"

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import time
@@ -128,3 +129,32 @@ def test_bytes_sent_past_a_body_do_not_reach_the_log(server):
         time.sleep(0.1)
     assert "FRAME-PIXELS" not in log
     assert "Invalid HTTP request line" in log  # what went wrong is still said
+
+
+def test_a_bundle_broken_on_disk_does_not_take_down_the_worker_still_serving(tiny_bundle, tmp_path):
+    """The bundle is read again only when a worker is replaced (crashed, recycled). Missing or
+    corrupt by then, the replacement cannot start: the worker that loaded it at start-up keeps
+    serving (gunicorn halts the whole server on a worker's exit status 3), and a replacement
+    starts once the files are sound again."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    model = bundle / tiny_bundle.name
+    for source in (tiny_bundle, tiny_bundle.with_suffix(".json")):
+        shutil.copy(source, bundle / source.name)
+    server = start_server(tmp_path / "gunicorn.log", model=model, workers=2)
+    try:
+        wait_until_every_worker_is_ready(server)
+        workers = child_pids(server.pid)
+        model.rename(model.with_suffix(".moved"))  # an operator moving files about
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            assert post_face(server)[0] == 200
+            time.sleep(0.5)
+        assert server.process.poll() is None, "the master halted"
+        assert "cannot start a replacement worker" in server.log_path.read_text(errors="replace")
+        model.with_suffix(".moved").rename(model)
+        wait_until_every_worker_is_ready(server, workers=3)  # the two first ones and a replacement
+        assert len(child_pids(server.pid)) == 2
+    finally:
+        server.stop()
