@@ -74,6 +74,14 @@ def printable(text):
 class EscapingLogger(Logger):
     atoms_wrapper_class = PrintableAtoms
 
+    def warning(self, msg, *args, **kwargs):
+        """gunicorn's "Invalid request from ip=…: <error>: '<what it read>'" quotes up to 4 KB of
+        what it could not parse: after a body longer than its Content-Length, bytes of the frame.
+        The quote is left out; the error's name stays."""
+        if msg.startswith("Invalid request from ip="):
+            msg = ": ".join(msg.split(": ", 2)[:2])
+        super().warning(msg, *args, **kwargs)
+
 
 logger_class = EscapingLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
@@ -96,3 +104,5 @@ def pre_fork(server, worker):
     meanwhile, so no client ever meets a worker still answering 503 model_loading."""
     if next(_forks) >= server.num_workers:
         os.environ["MODEL_LOADING"] = "eager"
+        # A bundle or catalogue broken on disk since start-up then fails this worker alone (wsgi.py).
+        os.environ["MOODTUNES_REPLACEMENT_WORKER"] = "1"

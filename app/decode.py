@@ -59,6 +59,8 @@ def decode_image(data, max_pixels=MAX_IMAGE_PIXELS, grayscale=True):
         raise ImageRejected("empty_image", "the image file is empty", 400)
     with _open(data, max_pixels) as image:
         _check_size(image.size, max_pixels)
+        if image.format in ("JPEG", "MPO"):
+            _check_scans(data)  # CMYK ones too, which Pillow decodes
         try:
             if image.format in ("JPEG", "MPO") and image.mode != "CMYK":
                 pixels = _decode_jpeg(data, grayscale)
@@ -100,10 +102,13 @@ def _check_size(size, max_pixels):
         raise _too_large(f"sides further apart than {MAX_ASPECT_RATIO}:1")
 
 
-def _decode_jpeg(data, grayscale):
+def _check_scans(data):
     scans = data.count(JPEG_SOS)
     if scans > MAX_JPEG_SCANS:
         raise _too_large(f"{scans:,} JPEG scans (a camera writes about 10)")
+
+
+def _decode_jpeg(data, grayscale):
     pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grayscale else "RGB")
     return pixels[..., 0] if grayscale else pixels
 

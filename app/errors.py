@@ -3,13 +3,23 @@
 import logging
 
 from flask import jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from app.rejection import Rejected
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
+
+try:
+    # gunicorn reports a chunked body that breaks its own framing (a bad chunk size, extension
+    # or terminator) with these, not with the OSError that Werkzeug answers 400 for.
+    from gunicorn.http.errors import ParseException as MalformedBody
+except ImportError:  # served by something else: nothing of gunicorn's to catch
+    class MalformedBody(Exception):
+        pass
+
+MALFORMED_BODY = BadRequest("the request body's chunked encoding is broken; send the request again")
 
 
 def error_response(code, message, status):
@@ -59,6 +69,11 @@ def register_error_handlers(app):
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    @app.errorhandler(MalformedBody)
+    def handle_malformed_body(exc):
+        # The client's fault, so a 400, and not logged: gunicorn's message quotes bytes of the upload.
+        return handle_http_exception(MALFORMED_BODY)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):

@@ -45,9 +45,10 @@ def encoded(image, fmt, **options):
     return buffer.getvalue()
 
 
-def jpeg_scan_bomb(side=4800, scans=8000):
-    """A grey side x side progressive JPEG whose last scan is repeated: every scan walks every block."""
-    data = encoded(Image.new("L", (side, side), 128), "JPEG", progressive=True)
+def jpeg_scan_bomb(side=4800, scans=8000, mode="L"):
+    """A side x side progressive JPEG (grey, or `mode`) whose last scan is repeated: every scan walks
+    every block."""
+    data = encoded(Image.new(mode, (side, side), 128), "JPEG", progressive=True)
     return data[:-2] + data[data.rindex(b"\xff\xda"):-2] * scans + data[-2:]
 
 
@@ -69,7 +70,8 @@ def payloads(frame):
     photo = Image.open(io.BytesIO(frame)).convert("RGB")
     png = encoded(photo, "PNG")
     big = photo.resize((6000, 4000))  # at MAX_IMAGE_PIXELS: what a 24 MP camera sends
-    return {"jpeg-8000-scans": jpeg_scan_bomb(), "png-1x40000000": png_bomb(1, 40_000_000),
+    return {"jpeg-8000-scans": jpeg_scan_bomb(), "jpeg-cmyk-8000-scans": jpeg_scan_bomb(mode="CMYK"),
+            "png-1x40000000": png_bomb(1, 40_000_000),
             "jpeg-damaged": damaged(frame, len(frame) // 4), "png-damaged": damaged(png, len(png) // 4),
             "jpeg-header-4000x4000": with_jpeg_size(encoded(photo, "JPEG", quality=90), 4000, 4000),
             "jpeg-6000x4000 (valid)": encoded(big, "JPEG", quality=90),

@@ -46,6 +46,14 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(pixel_decodes):
     assert pixel_decodes == []
 
 
+def test_a_cmyk_jpeg_of_thousands_of_scans_is_refused_before_decoding(pixel_decodes):
+    """CMYK JPEGs are decoded by Pillow, not libjpeg-turbo's strict mode: the same scan limit."""
+    bomb = jpeg_scan_bomb(side=512, scans=2000, mode="CMYK")
+    message = assert_refused(bomb, 413, "image_too_large")
+    assert "JPEG scans" in message
+    assert pixel_decodes == []
+
+
 def test_a_progressive_camera_jpeg_is_read():
     data = encode(astronaut(), "JPEG", progressive=True)
     assert 1 < data.count(b"\xff\xda") <= MAX_JPEG_SCANS

@@ -11,13 +11,14 @@ CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 # What the config module sets in the environment on import (os.environ.setdefault).
 SET_ON_IMPORT = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
                  "OPENCV_FOR_THREADS_NUM", "MODEL_LOADING")
+SET_BY_PRE_FORK = ("MOODTUNES_REPLACEMENT_WORKER",)
 
 
 @pytest.fixture
 def load_config(monkeypatch):
     """Loads a fresh gunicorn.conf.py (its own fork count); the environment it changes is put
     back after the test."""
-    for name in SET_ON_IMPORT:
+    for name in SET_ON_IMPORT + SET_BY_PRE_FORK:
         # setenv first: monkeypatch then restores the variable even if it was not set before.
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
@@ -40,8 +41,10 @@ def test_workers_forked_after_the_first_ones_load_the_model_before_serving(load_
     for _ in range(2):
         config.pre_fork(server, worker=None)
         assert os.environ["MODEL_LOADING"] == "background"
+        assert "MOODTUNES_REPLACEMENT_WORKER" not in os.environ
     config.pre_fork(server, worker=None)  # the replacement
     assert os.environ["MODEL_LOADING"] == "eager"
+    assert os.environ["MOODTUNES_REPLACEMENT_WORKER"] == "1"  # wsgi.py: a broken bundle fails it alone
 
 
 def test_model_loading_set_by_the_operator_is_kept_for_the_first_workers(load_config,
