@@ -1,4 +1,4 @@
-"""From uploaded bytes to pixels, refusing before decoding what no camera or phone makes.
+"""From uploaded bytes to pixels, refusing before decoding what no photo of a face needs.
 
 Pillow reads the type and the size from the header without decoding any pixels; what could
 cost more than a photo does (too many pixels, a side too long or too thin, a JPEG of too many
@@ -16,8 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 from app.rejection import Rejected
 
-# Far above a camera frame (640x480) or a phone photo (12-16 MP, 4032x3024 and the like);
-# a 24 MP camera's 6000x4000 still passes.
+# Far above a camera frame (640x480) or a phone photo as phones save them by default (12-16 MP,
+# 4032x3024 and the like); a 24 MP camera's 6000x4000 still passes. The page sends a larger
+# photo (a phone's 50 or 200 MP mode) as a 2048-px copy (static/js/photo.js).
 MAX_IMAGE_PIXELS = 24_000_000
 # Each side and the ratio of the sides: a 1 x 40,000,000 strip is under the pixel limit but
 # costs ~1 GB of row bookkeeping. A phone's widest panoramas are about 8:1.
@@ -26,6 +27,7 @@ MAX_ASPECT_RATIO = 10
 # A camera JPEG has up to ~10 scans; each scan walks every block of the image again, so
 # thousands of tiny ones would take minutes.
 MAX_JPEG_SCANS = 100
+SEND_SMALLER = "send a smaller copy: a face needs far fewer pixels"
 JPEG_SOS = b"\xff\xda"  # start of scan; entropy-coded data escapes 0xFF, so it cannot hide there
 
 # Only these decoders ever see an upload (Pillow's JPEG decoder also opens MPO,
@@ -87,7 +89,7 @@ def _open(data, max_pixels):
         raise ImageRejected(
             "unsupported_media_type", "not a JPEG, PNG or WebP image", 415) from None
     except Image.DecompressionBombError:
-        raise _too_large(f"more than {max_pixels:,} pixels") from None
+        raise _too_large(f"more than {max_pixels:,} pixels", SEND_SMALLER) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected("invalid_image", f"cannot read the image: {exc}", 400) from None
 
@@ -95,17 +97,19 @@ def _open(data, max_pixels):
 def _check_size(size, max_pixels):
     width, height = size
     if width * height > max_pixels:
-        raise _too_large(f"more than {max_pixels:,} pixels")
+        raise _too_large(f"more than {max_pixels:,} pixels", SEND_SMALLER)
     if max(width, height) > MAX_SIDE:
-        raise _too_large(f"a side longer than {MAX_SIDE:,} pixels")
+        raise _too_large(f"a side longer than {MAX_SIDE:,} pixels", SEND_SMALLER)
     if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
-        raise _too_large(f"sides further apart than {MAX_ASPECT_RATIO}:1")
+        raise _too_large(f"sides further apart than {MAX_ASPECT_RATIO}:1",
+                         "crop it nearer the face")
 
 
 def _check_scans(data):
     scans = data.count(JPEG_SOS)
     if scans > MAX_JPEG_SCANS:
-        raise _too_large(f"{scans:,} JPEG scans (a camera writes about 10)")
+        raise _too_large(f"{scans:,} JPEG scans (a camera writes about 10)",
+                         "save it again as an ordinary JPEG")
 
 
 def _decode_jpeg(data, grayscale):
@@ -154,6 +158,5 @@ def _upright(pixels, orientation):
     return np.ascontiguousarray(UPRIGHT[orientation](pixels))
 
 
-def _too_large(what):
-    return ImageRejected("image_too_large", f"the image has {what}: more than a camera or "
-                         "phone makes; send a smaller one", 413)
+def _too_large(what, advice):
+    return ImageRejected("image_too_large", f"the image has {what}; {advice}", 413)

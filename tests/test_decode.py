@@ -1,4 +1,4 @@
-"""Decoding uploads: what no camera or phone makes is refused before any pixel is decoded, and
+"""Decoding uploads: what no photo of a face needs is refused before any pixel is decoded, and
 damaged data is refused rather than read as a picture."""
 
 import io
@@ -60,12 +60,14 @@ def test_a_progressive_camera_jpeg_is_read():
     assert decode_image(data).shape == (512, 512)
 
 
+# The first is under the pixel limit, but ~0.5 GB of rows in Pillow.
 @pytest.mark.parametrize(("width", "height", "why"), [
-    (1, 20_000_000, "a side longer than"),  # under the pixel limit: ~0.5 GB of rows in Pillow
-    (20_000, 1_000, "a side longer than"),
-    (5_000, 400, "sides further apart than"),
+    (1, 20_000_000, "a side longer than 12,000 pixels; send a smaller copy"),
+    (20_000, 1_000, "a side longer than 12,000 pixels; send a smaller copy"),
+    (5_000, 400, "sides further apart than 10:1; crop it nearer the face"),
 ])
 def test_a_strip_no_camera_makes_is_refused_before_decoding(pixel_decodes, width, height, why):
+    """Refused with what is wrong and what to do: a smaller copy helps a long side, not a strip."""
     assert why in assert_refused(png_bomb(width, height), 413, "image_too_large")
     assert pixel_decodes == []
 

@@ -7,6 +7,7 @@ import { Camera, cameraErrorState, cameraPermissionGranted, cameraSupport } from
 import { FrameLoop } from "./frameloop.js";
 import { EMOTIONS, MoodSmoother } from "./mood.js";
 import { Player } from "./player.js";
+import { photoToSend } from "./photo.js";
 import { MoodHistory } from "./queue.js";
 import { loadModes, loadVolume, saveModes, saveVolume } from "./settings.js";
 import {
@@ -267,7 +268,7 @@ async function analysePhoto() {
   body.dataset.upload = "busy";
   let result;
   try {
-    result = await predict(file, { filename: file.name || "photo" });
+    result = await predict(await photoToSend(file), { filename: file.name || "photo" });
   } catch (error) {
     if (request !== uploadRequest) return; // a newer photo was chosen meanwhile
     body.dataset.upload = "error";

@@ -177,6 +177,33 @@ def test_refused_camera_explains_and_offers_a_photo(no_camera_page, server, arti
     assert errors == []
 
 
+def test_a_large_phone_photo_is_sent_as_a_smaller_copy(no_camera_page, server, tmp_path):
+    """A 36-megapixel, 8.6 MB photo (more than the server takes: 8 MB, 24 MP) is read: the page
+    sends a JPEG copy at most 2048 px long, and draws the face's box on the photo as chosen."""
+    import cv2
+    import numpy as np
+
+    page, errors = no_camera_page
+    big = cv2.resize(astronaut(), (6000, 6000), interpolation=cv2.INTER_LINEAR)
+    grain = np.random.default_rng(0).integers(-12, 13, big.shape, dtype=np.int16)
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(encode(np.clip(big + grain, 0, 255).astype(np.uint8), quality=90))
+    assert photo.stat().st_size > 8 * 1024 * 1024
+    page.goto(server)
+    with page.expect_response("**/api/predict", timeout=60_000) as response:
+        page.set_input_files("#upload-input", str(photo))
+    answer = response.value.json()
+    assert response.value.status == 200, answer
+    assert answer["image"] == {"width": 2048, "height": 2048}
+    page.wait_for_selector("body[data-upload=done]", timeout=15_000)
+    assert "one face" in page.inner_text("#upload-status").lower()
+    box = page.locator("#upload-result .face-box").bounding_box()
+    shown = page.locator("#upload-result img").bounding_box()
+    assert 0.15 < box["width"] / shown["width"] < 0.3  # the astronaut's face, on the photo as shown
+    assert page.inner_text("#upload-alert") == ""
+    assert errors == []
+
+
 def test_a_photo_that_takes_long_to_send_is_not_cut_off(no_camera_page, server, tmp_path):
     """A 3.5 MB photo over a phone's slow uplink (1.5 Mbit/s) takes 19 s to send: the page waits for
     the answer instead of giving up after the 15 s it allows a camera frame and saying the
