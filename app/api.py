@@ -19,8 +19,9 @@ def predict():
     services = _services()
     if services.analyzer is None:
         raise Rejected("model_loading", "the model is still loading; try again shortly", 503)
-    deadline = time.perf_counter() + current_app.config["REQUEST_TIMEOUT_S"]
     data = _uploaded_image()
+    # From here: the deadline is for frames queued behind others, not for a slow uplink.
+    deadline = time.perf_counter() + current_app.config["REQUEST_TIMEOUT_S"]
     try:
         result = services.analyzer.analyze(data, deadline)
     except DeadlineExceeded:

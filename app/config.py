@@ -20,7 +20,7 @@ DEFAULTS = {
     "MAX_UPLOAD_MB": 8.0,
     # A decompression-bomb guard: far above any camera frame or phone photo.
     "MAX_IMAGE_PIXELS": MAX_IMAGE_PIXELS,
-    # A frame not yet being classified this long after its request began is answered 503
+    # A frame not yet being classified this long after it was received is answered 503
     # (checked between stages: a classification once started is finished).
     "REQUEST_TIMEOUT_S": 10.0,
     "MAX_FACES": MAX_FACES,

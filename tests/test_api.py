@@ -3,11 +3,14 @@
 import io
 import os
 import struct
+import time
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from app.decode import decode_image
 from app.emotions import LABELS
@@ -271,3 +274,30 @@ def test_healthz_names_the_model(client):
 def test_a_request_past_its_deadline_gets_a_clear_503(make_app):
     client = make_app(REQUEST_TIMEOUT_S=1e-6).test_client()
     assert_error(post_image(client, encode(astronaut())), 503, "timeout")
+
+
+class SlowUpload(io.BytesIO):
+    """A request body that arrives in pieces, `pause` seconds apart: a slow uplink."""
+
+    def __init__(self, body, pause):
+        super().__init__(body)
+        self.pause = pause
+
+    def readinto(self, buffer):
+        time.sleep(self.pause)
+        return super().readinto(memoryview(buffer)[:4096])
+
+
+def test_a_slow_upload_does_not_count_against_the_deadline(make_app):
+    """The deadline is for frames queued behind others, not for a slow uplink: a photo that
+    took longer than REQUEST_TIMEOUT_S to arrive is still read (it was called 'too busy')."""
+    client = make_app(REQUEST_TIMEOUT_S=1.0).test_client()
+    photo = FileStorage(io.BytesIO(encode(astronaut())), "face.jpg", content_type="image/jpeg")
+    boundary, body = encode_multipart({"image": photo})
+    started = time.perf_counter()
+    response = client.post("/api/predict", input_stream=SlowUpload(body, pause=0.1),
+                           content_length=len(body),
+                           content_type=f"multipart/form-data; boundary={boundary}")
+    assert time.perf_counter() - started > 1.0  # the upload alone took longer than the deadline
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["faces"]
