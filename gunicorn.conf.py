@@ -28,7 +28,7 @@ threads = int(os.environ.get("THREADS", "2"))
 # longer than this is stuck and gets replaced.
 timeout = 60
 graceful_timeout = 20
-keepalive = 5
+keepalive = 5  # deploy/nginx.conf drops idle connections sooner (4 s)
 # Recycle workers now and then so slow leaks can never pile up (none is measured:
 # bench/soak.py finds memory flat). Rarely, and far apart: the workers share the
 # traffic evenly, so with thresholds close together they would retire together

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -64,3 +65,14 @@ def test_a_broken_start_up_stops_the_master_before_any_worker_forks(load_config,
     assert stopped.value.code == 3
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("MoodTunes cannot start: ") and "absent.keras is missing" in line
+
+
+def test_nginx_drops_an_idle_connection_to_gunicorn_before_gunicorn_does(load_config):
+    """deploy/nginx.conf keeps idle connections to gunicorn for reuse. Kept longer than
+    gunicorn's `keepalive`, nginx can send a frame down one at the moment gunicorn closes it,
+    and answers that POST 502 (nginx retries only idempotent requests)."""
+    nginx_conf = (CONFIG.parent / "deploy" / "nginx.conf").read_text()
+    upstream = re.search(r"upstream moodtunes \{(.*?)\}", nginx_conf, re.S).group(1)
+    idle = re.search(r"^\s*keepalive_timeout (\d+)s;", upstream, re.M)
+    assert idle, "the upstream block sets no keepalive_timeout (nginx's default is 60 s)"
+    assert int(idle.group(1)) < load_config().keepalive
