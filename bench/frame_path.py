@@ -1,8 +1,9 @@
 """The frame path, timed: ours in-process and over HTTP, beside the `fer` package's pipeline.
 
 The same webcam frames go through ours in-process and the `fer` package's FER (Keras; TFLite
-too with --fer-tflite), on one math thread as a gunicorn worker has; then through gunicorn as
-shipped, posted by 1 client and by --clients N. Prints each stage's p50/p95 in ms and
+too with --fer-tflite), on one math thread as a gunicorn worker has (unless, as for gunicorn,
+TF_NUM_INTRAOP_THREADS and the like say otherwise); then through gunicorn as shipped, posted by
+1 client and by --clients N. Prints each stage's p50/p95 in ms and
 frames/s; docs/benchmarks.md says how it measures.
 
     python bench/frame_path.py --clients 4 --fer-tflite
@@ -168,7 +169,8 @@ def main(argv=None):
     parser.add_argument("--frames", type=whole(1), default=240, help="frames per pass (240)")
     parser.add_argument("--fer-tflite", action="store_true", help="also fer's TFLite path")
     args = parser.parse_args(argv)
-    os.environ.update(dict.fromkeys(ONE_THREAD, "1"))
+    for name in ONE_THREAD:  # as gunicorn.conf.py: unless the environment says otherwise
+        os.environ.setdefault(name, "1")
     return run_bench("frame_path", args, lambda distinct: run(args, distinct), text)
 
 if __name__ == "__main__":
