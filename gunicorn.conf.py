@@ -2,8 +2,8 @@
 
 Sized for a TensorFlow model on a 2-core machine:
 - 2 worker processes, one per core. Each loads its own copy of the model:
-  ~1.9 GiB resident per worker with the shipped model (measured after a
-  request). With two, a crashed worker is replaced while the other keeps
+  ~1.2 GiB resident per worker with the shipped model (measured after 50
+  requests). With two, a crashed worker is replaced while the other keeps
   serving.
 - 2 threads per worker (gthread): while one request decodes, detects faces or
   waits on the network, the other can use the core; TensorFlow, OpenCV and
@@ -20,10 +20,22 @@ import os
 
 from gunicorn.glogging import Logger, SafeAtoms
 
+
+def whole_number(name, default):
+    """A count from the environment; anything but a whole number ≥ 1 stops start-up with one
+    line and exit status 3, like the app's own settings (a traceback otherwise)."""
+    raw = os.environ.get(name, default)
+    if not (raw.strip().isdigit() and int(raw) >= 1):
+        from app.preflight import exit_cannot_start
+
+        exit_cannot_start(f"{name}={raw!r}: expected a whole number of at least 1")
+    return int(raw)
+
+
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = whole_number("WEB_CONCURRENCY", "2")
 worker_class = "gthread"
-threads = int(os.environ.get("THREADS", "2"))
+threads = whole_number("THREADS", "2")
 # Loading TensorFlow and the model takes a few seconds; a worker silent for
 # longer than this is stuck and gets replaced.
 timeout = 60

@@ -76,3 +76,16 @@ def test_nginx_drops_an_idle_connection_to_gunicorn_before_gunicorn_does(load_co
     idle = re.search(r"^\s*keepalive_timeout (\d+)s;", upstream, re.M)
     assert idle, "the upstream block sets no keepalive_timeout (nginx's default is 60 s)"
     assert int(idle.group(1)) < load_config().keepalive
+
+
+@pytest.mark.parametrize(("name", "value"), [("THREADS", "x"), ("WEB_CONCURRENCY", "two"),
+                                             ("WEB_CONCURRENCY", "0")])
+def test_a_bad_worker_or_thread_count_stops_start_up_with_one_line(load_config, monkeypatch,
+                                                                   capsys, name, value):
+    """As the app's own settings do (exit status 3), not with a ValueError traceback."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        load_config()
+    assert stopped.value.code == 3
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == f"MoodTunes cannot start: {name}={value!r}: expected a whole number of at least 1"
