@@ -48,17 +48,20 @@ export class Player {
 
   /** The stable mood changed (or a photo gave one). */
   offerMood(mood, mode, playlist) {
+    const starting = this.loading; // a track was started and is not heard yet: the new list starts instead
     const outcome = this.queue.setMood(mood, mode, playlist);
     if (outcome === "replaced") this._stopAll();
-    if (outcome === "replaced" && this._autoplay) this._autoStart();
+    if (outcome === "replaced" && (this._autoplay || starting)) this._autoStart();
     this.render();
     return outcome;
   }
 
   /** The user switched match/lift for `mood`. */
   changeMode(mood, mode, playlist) {
+    const starting = this.loading;
     const outcome = this.queue.changeMode(mood, mode, playlist);
     if (outcome === "replaced") this._stopAll();
+    if (outcome === "replaced" && starting) this._autoStart();
     this.render();
     return outcome;
   }

@@ -151,6 +151,23 @@ describe("Player: a daily player", () => {
     assert.equal($("now-playing").dataset.state, "ready");
   });
 
+  it("starts the new mood's list when the mood changes while a track is still loading", () => {
+    const audio = $("player-audio");
+    audio.play = () => { // a file still on its way: "playing" has not fired yet
+      audio.paused = false;
+      return Promise.resolve();
+    };
+    player.offerMood("happy", "match", HAPPY);
+    player.togglePlay();
+    assert.equal($("now-playing").dataset.state, "loading");
+    assert.equal(player.offerMood("sad", "match", SAD), "replaced");
+    assert.equal(audio.src, "/music/sad/1.wav");
+    assert.equal($("now-playing").dataset.state, "loading", "the music the user started carries on");
+    assert.equal(player.changeMode("sad", "lift", HAPPY), "replaced");
+    assert.equal(audio.src, "/music/happy/1.wav");
+    assert.equal($("now-playing").dataset.state, "loading");
+  });
+
   it("queues the other mode of the playing mood instead of showing a list that is not playing", () => {
     player.offerMood("happy", "match", HAPPY);
     player.togglePlay();
