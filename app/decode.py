@@ -61,10 +61,11 @@ def decode_image(data, max_pixels=MAX_IMAGE_PIXELS, grayscale=True):
         raise ImageRejected("empty_image", "the image file is empty", 400)
     with _open(data, max_pixels) as image:
         _check_size(image.size, max_pixels)
-        if image.format in ("JPEG", "MPO"):
+        jpeg = image.format in ("JPEG", "MPO")
+        if jpeg:
             _check_scans(data)  # CMYK ones too, which Pillow decodes
         try:
-            if image.format in ("JPEG", "MPO") and image.mode != "CMYK":
+            if jpeg and image.mode != "CMYK":
                 pixels = _decode_jpeg(data, grayscale)
             else:
                 pixels = _decode_with_pillow(data, image, grayscale)

@@ -48,22 +48,12 @@ export class Player {
 
   /** The stable mood changed (or a photo gave one). */
   offerMood(mood, mode, playlist) {
-    const starting = this.loading; // a track was started and is not heard yet: the new list starts instead
-    const outcome = this.queue.setMood(mood, mode, playlist);
-    if (outcome === "replaced") this._stopAll();
-    if (outcome === "replaced" && (this._autoplay || starting)) this._autoStart();
-    this.render();
-    return outcome;
+    return this._changeQueue(() => this.queue.setMood(mood, mode, playlist), this._autoplay);
   }
 
   /** The user switched match/lift for `mood`. */
   changeMode(mood, mode, playlist) {
-    const starting = this.loading;
-    const outcome = this.queue.changeMode(mood, mode, playlist);
-    if (outcome === "replaced") this._stopAll();
-    if (outcome === "replaced" && starting) this._autoStart();
-    this.render();
-    return outcome;
+    return this._changeQueue(() => this.queue.changeMode(mood, mode, playlist), false);
   }
 
   /** The user asked for music (the Start-camera click): play once a playlist arrives. */
@@ -135,6 +125,19 @@ export class Player {
   _canPlay(track) {
     if (!playsInPage(track) || this._failed.has(track)) return false;
     return !(this._youtubeDown && playbackFor(track).kind === "youtube");
+  }
+
+  /** Applies `change` to the queue. A list it replaced starts at once when `autoplay` is armed,
+   *  or when a track was started and not heard yet (loading): the user's music carries on. */
+  _changeQueue(change, autoplay) {
+    const starting = this.loading;
+    const outcome = change();
+    if (outcome === "replaced") {
+      this._stopAll();
+      if (autoplay || starting) this._autoStart();
+    }
+    this.render();
+    return outcome;
   }
 
   _autoStart() {
